@@ -60,13 +60,24 @@ type UnaryMethod<Req, Res> = (
 
 type StreamMethod<Req, Res> = (request: Req, metadata?: Metadata, options?: Partial<CallOptions>) => ClientReadableStream<Res>;
 
+/** Request type of a generated unary client method (its last, four-argument overload). */
+export type UnaryRequestOf<F> = F extends (request: infer Q, metadata: Metadata, options: Partial<CallOptions>, callback: (error: GrpcServiceError | null, response: infer _R) => void) => ClientUnaryCall ? Q : never;
+/** Response type of a generated unary client method. */
+export type UnaryResponseOf<F> = F extends (request: infer _Q, metadata: Metadata, options: Partial<CallOptions>, callback: (error: GrpcServiceError | null, response: infer R) => void) => ClientUnaryCall ? R : never;
+/** Request type of a generated server-streaming client method. */
+export type StreamRequestOf<F> = F extends (request: infer Q, metadata?: Metadata, options?: Partial<CallOptions>) => ClientReadableStream<unknown> ? Q : never;
+/** Response type of a generated server-streaming client method. */
+export type StreamResponseOf<F> = F extends (request: never, metadata?: Metadata, options?: Partial<CallOptions>) => ClientReadableStream<infer R> ? R : never;
+
 /** Calls a unary method as a promise, with a CLIENT span, trace propagation and cancellation. */
-export function callUnary<C extends Client, K extends keyof C, Req, Res>(
+export function callUnary<C extends Client, K extends keyof C & string>(
   client: C,
-  method: K & string,
-  request: Req,
+  method: K,
+  request: UnaryRequestOf<C[K]>,
   options: CallOptionsAsync = {},
-): Promise<Res> {
+): Promise<UnaryResponseOf<C[K]>> {
+  type Req = UnaryRequestOf<C[K]>;
+  type Res = UnaryResponseOf<C[K]>;
   const fn = client[method] as unknown as UnaryMethod<Req, Res>;
   const span = startClientSpan(client, method);
   const metadata = options.metadata?.clone() ?? new Metadata();
@@ -94,12 +105,14 @@ export function callUnary<C extends Client, K extends keyof C, Req, Res>(
 }
 
 /** Calls a server-streaming method as an async iterable; breaking out of the loop cancels the call. */
-export async function* callServerStream<C extends Client, K extends keyof C, Req, Res>(
+export async function* callServerStream<C extends Client, K extends keyof C & string>(
   client: C,
-  method: K & string,
-  request: Req,
+  method: K,
+  request: StreamRequestOf<C[K]>,
   options: CallOptionsAsync = {},
-): AsyncGenerator<Res> {
+): AsyncGenerator<StreamResponseOf<C[K]>> {
+  type Req = StreamRequestOf<C[K]>;
+  type Res = StreamResponseOf<C[K]>;
   const fn = client[method] as unknown as StreamMethod<Req, Res>;
   const span = startClientSpan(client, method);
   const metadata = options.metadata?.clone() ?? new Metadata();

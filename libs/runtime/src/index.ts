@@ -12,5 +12,15 @@ export type {
   UnaryHandler,
 } from './handlers.js';
 export { findProtoDir, ServiceHost, type HostState, type ServiceHostOptions } from './service-host.js';
-export { callServerStream, callUnary, createClient, forward, type CallOptionsAsync } from './client.js';
+export {
+  callServerStream,
+  callUnary,
+  createClient,
+  forward,
+  type CallOptionsAsync,
+  type StreamRequestOf,
+  type StreamResponseOf,
+  type UnaryRequestOf,
+  type UnaryResponseOf,
+} from './client.js';
 export { runService, type ServiceMain } from './main.js';

@@ -58,10 +58,10 @@ describe('ServiceHost', () => {
     const { host, client } = await startHost(echo);
     const metadata = new Metadata();
     metadata.set('x-request-id', 'req-42');
-    const res = await callUnary<TextServiceClient, 'generate', GenerateRequest, GenerateResponse>(client, 'generate', request('hi'), { metadata });
+    const res = await callUnary(client, 'generate', request('hi'), { metadata });
     expect(res.text).toBe('hi:req-42');
     const chunks: string[] = [];
-    for await (const chunk of callServerStream<TextServiceClient, 'generateStream', GenerateRequest, GenerateStreamResponse>(client, 'generateStream', request('s'))) chunks.push(chunk.delta);
+    for await (const chunk of callServerStream(client, 'generateStream', request('s'))) chunks.push(chunk.delta);
     expect(chunks).toEqual(['s0', 's1', 's2']);
     expect(await healthStatus(host.address)).toBe('SERVING');
     expect(await healthStatus(host.address, 'aigc.v1.TextService')).toBe('SERVING');
@@ -129,7 +129,7 @@ describe('ServiceHost', () => {
       await new Promise((r) => setTimeout(r, 300));
       return GenerateResponse.fromPartial({ text: `done ${req.prompt}` });
     });
-    const inflight = callUnary<TextServiceClient, 'generate', GenerateRequest, GenerateResponse>(client, 'generate', request('x'));
+    const inflight = callUnary(client, 'generate', request('x'));
     await started;
     const stopped = host.shutdown('test');
     expect(host.state).toBe('draining');

@@ -1,1 +1,11 @@
-export {};
+export { freePort } from './free-port.js';
+export { sleep, waitFor } from './wait-for.js';
+export type { WaitForOptions } from './wait-for.js';
+export { spawnProcess } from './process.js';
+export type { LineMatcher, LogLine, ProcessExit, SpawnedProcess, SpawnOptions } from './process.js';
+export { findNatsServer, startNats } from './nats-server.js';
+export type { NatsServer, NatsServerOptions } from './nats-server.js';
+export { checkGrpcHealth, waitForGrpcServing } from './grpc-health.js';
+export type { HealthCheckOutcome, WaitForGrpcServingOptions } from './grpc-health.js';
+export { createHarness } from './harness.js';
+export type { Harness } from './harness.js';

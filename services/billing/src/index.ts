@@ -1,1 +1,3 @@
-export {};
+export { billingConfigSpec } from './config.js';
+export { startBillingService, type BillingConfig } from './billing-service.js';
+export { hashSecret } from './accounts.js';

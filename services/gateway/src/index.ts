@@ -1,1 +1,2 @@
-export {};
+export { gatewayConfigSpec } from './config.js';
+export { startGatewayService, type GatewayConfig } from './gateway-service.js';

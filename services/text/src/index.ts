@@ -1,1 +1,2 @@
-export {};
+export { textConfigSpec } from './config.js';
+export { startTextService, type TextConfig } from './text-service.js';

@@ -1,0 +1,1 @@
+export { decodeUsageEvent, UsageMeter, type UsageRecord } from './usage-meter.js';

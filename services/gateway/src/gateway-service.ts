@@ -1,0 +1,56 @@
+import { BillingServiceClient, GatewayServiceService, OrchestratorServiceClient } from '@aigc/proto';
+import { callServerStream, callUnary, createClient, forward, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
+import { Authenticator, type Caller } from './authenticator.js';
+import type { gatewayConfigSpec } from './config.js';
+
+/** Configuration of the gateway. */
+export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;
+
+/**
+ * Starts the gateway's native gRPC API: authenticate every call with billing, then forward it to
+ * the orchestrator with the tenant and key set by the gateway (never by the client), the
+ * caller's deadline and cancellation carried through.
+ */
+export async function startGatewayService(config: GatewayConfig, deps: { logger: Logger; metricsPort?: number | null }): Promise<ServiceHost> {
+  const orchestrator = createClient(OrchestratorServiceClient, config.orchestratorAddr);
+  const billing = createClient(BillingServiceClient, config.billingAddr);
+  const auth = new Authenticator(billing);
+
+  /** Downstream call options: only the gateway's own view of the caller travels on. */
+  const downstream = (ctx: CallContext, caller: Caller) =>
+    forward({ ...ctx, tenantId: caller.tenantId, apiKeyId: caller.apiKeyId, reservationId: undefined });
+
+  const caller = async (ctx: CallContext) => downstream(ctx, await auth.authenticate(ctx));
+
+  const host = new ServiceHost({
+    name: 'gateway',
+    host: config.grpcHost,
+    port: config.grpcPort,
+    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
+    logger: deps.logger,
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  host.addService(GatewayServiceService, {
+    complete: async (request, ctx) => callUnary(orchestrator, 'complete', request, await caller(ctx)),
+    async *completeStream(request, ctx) {
+      yield* callServerStream(orchestrator, 'completeStream', request, await caller(ctx));
+    },
+    chat: async (request, ctx) => callUnary(orchestrator, 'chat', request, await caller(ctx)),
+    async *chatStream(request, ctx) {
+      yield* callServerStream(orchestrator, 'chatStream', request, await caller(ctx));
+    },
+    embed: async (request, ctx) => callUnary(orchestrator, 'embed', request, await caller(ctx)),
+    async *generateImage(request, ctx) {
+      yield* callServerStream(orchestrator, 'generateImage', request, await caller(ctx));
+    },
+    synthesize: async (request, ctx) => callUnary(orchestrator, 'synthesize', request, await caller(ctx)),
+    moderate: async (request, ctx) => callUnary(orchestrator, 'moderate', request, await caller(ctx)),
+    listModels: async (request, ctx) => callUnary(orchestrator, 'listModels', request, await caller(ctx)),
+  });
+  host.onShutdown(() => {
+    orchestrator.close();
+    billing.close();
+  });
+  await host.start();
+  return host;
+}
