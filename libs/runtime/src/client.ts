@@ -135,10 +135,13 @@ export async function* callServerStream<C extends Client, K extends keyof C & st
 }
 
 function startClientSpan(client: Client, method: string) {
-  const service = (client.constructor as { serviceName?: string }).serviceName ?? 'grpc';
-  return getTracer('@aigc/runtime').startSpan(`${service}/${method}`, {
+  // Name the span by the method's proto path, as the server span is named (OTel RPC conventions).
+  const definition = (client.constructor as { service?: Record<string, { path?: string }> }).service;
+  const path = definition?.[method]?.path?.slice(1) ?? method;
+  const [service = 'grpc', name = method] = path.split('/');
+  return getTracer('@aigc/runtime').startSpan(path, {
     kind: SpanKind.CLIENT,
-    attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
+    attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': name },
   });
 }
 

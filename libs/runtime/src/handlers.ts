@@ -205,3 +205,23 @@ async function writeAll(
     if (!call.write(response)) await once(call, 'drain', { signal });
   }
 }
+
+/**
+ * Handlers that answer every method of a service with UNIMPLEMENTED and `message`: a service
+ * can be deployed, health-checked and discovered through reflection before its capability lands.
+ */
+export function unimplementedHandlers<D extends Record<string, MethodShape>>(definition: D, message: string): ServiceHandlers<D> {
+  const handlers: Record<string, unknown> = {};
+  for (const [key, method] of Object.entries(definition)) {
+    const fail = (): ServiceError => new ServiceError(Status.UNIMPLEMENTED, `${method.path.slice(1)}: ${message}`);
+    handlers[key] = method.responseStream
+      ? async function* () {
+          yield* [];
+          throw fail();
+        }
+      : async () => {
+          throw fail();
+        };
+  }
+  return handlers as ServiceHandlers<D>;
+}

@@ -11,6 +11,7 @@ export type {
   ServiceHandlers,
   UnaryHandler,
 } from './handlers.js';
+export { unimplementedHandlers } from './handlers.js';
 export { findProtoDir, ServiceHost, type HostState, type ServiceHostOptions } from './service-host.js';
 export {
   callServerStream,

@@ -9,3 +9,5 @@ export { checkGrpcHealth, waitForGrpcServing } from './grpc-health.js';
 export type { HealthCheckOutcome, WaitForGrpcServingOptions } from './grpc-health.js';
 export { createHarness } from './harness.js';
 export type { Harness } from './harness.js';
+export { DEFAULT_PORTS, repositoryRoot, SERVICES, startPlatform } from './platform.js';
+export type { Platform, PlatformOptions, RunningService, ServiceName } from './platform.js';

@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectBus } from '@aigc/bus';
+import { UsageMeter } from '@aigc/metering';
+import { BillingServiceClient, FinishReason, Modality } from '@aigc/proto';
+import { callUnary, createClient } from '@aigc/runtime';
+import { createHarness, SERVICES, startPlatform, waitFor, waitForGrpcServing, type Platform } from '@aigc/testing';
+import { completion, createKey, gatewayClient, metricValue, publicMetadata } from './clients.js';
+
+const harness = createHarness();
+const dataDir = mkdtempSync(join(tmpdir(), 'aigc-platform-'));
+let platform: Platform;
+let key: Awaited<ReturnType<typeof createKey>>;
+
+beforeAll(async () => {
+  // A wide context window makes each decode step cost enough that a long generation outlives short deadlines.
+  platform = await startPlatform(harness, { dataDir, logLevel: 'warn', env: { text: { TEXT_CONTEXT_WINDOW: '1024' } } });
+  key = await createKey(platform.services.billing.address);
+});
+
+afterAll(async () => {
+  const errors = await harness.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  expect(errors).toEqual([]);
+});
+
+const usageFor = async (requestId: string) => {
+  const billing = createClient(BillingServiceClient, platform.services.billing.address);
+  try {
+    return (await callUnary(billing, 'listUsage', { tenantId: '', requestId, limit: 10 })).entries;
+  } finally {
+    billing.close();
+  }
+};
+
+describe('the platform on one machine', () => {
+  it('starts all seven services and each reports SERVING', async () => {
+    for (const name of SERVICES) await waitForGrpcServing(platform.services[name].address, { timeoutMs: 2_000 });
+    await waitForGrpcServing(platform.services.text.address, { service: 'aigc.v1.TextService', timeoutMs: 2_000 });
+  });
+
+  it('answers a request through gateway, orchestrator and text, and records its usage exactly once', async () => {
+    const gateway = gatewayClient(platform.services.gateway.address);
+    const metadata = publicMetadata(key.secret, { 'x-request-id': 'e2e-1', 'x-aigc-tenant': 'spoofed-tenant' });
+    const res = await callUnary(gateway, 'complete', completion('The ', 24), { metadata, deadline: new Date(Date.now() + 20_000) });
+    gateway.close();
+
+    expect(res.id).toBe('e2e-1');
+    expect(res.model).toBe('bigram-fortunes');
+    expect(res.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+    expect(res.usage).toMatchObject({ promptTokens: 4, completionTokens: 24 });
+    expect(Buffer.byteLength(res.text)).toBeGreaterThan(0);
+
+    const entries = await waitFor(async () => {
+      const found = await usageFor('e2e-1');
+      return found.length > 0 ? found : undefined;
+    }, { timeoutMs: 10_000, message: 'usage event never reached the ledger' });
+    expect(entries).toHaveLength(1);
+    const event = entries[0]!.event!;
+    // The tenant comes from the API key, never from client metadata.
+    expect(event).toMatchObject({ tenantId: key.tenantId, apiKeyId: key.keyId, service: 'text', model: 'bigram-fortunes', modality: Modality.MODALITY_TEXT });
+    expect(event.usage).toMatchObject({ promptTokens: 4, completionTokens: 24 });
+
+    // Publishing the same event again (a producer's retry) is deduplicated and never counted twice.
+    const bus = await connectBus({ servers: platform.nats.url, name: 'spec' });
+    const again = await new UsageMeter(bus, 'text').publish(event);
+    await bus.drain();
+    expect(again.duplicate).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await usageFor('e2e-1')).toHaveLength(1);
+  });
+
+  it('refuses a call without a valid API key', async () => {
+    const gateway = gatewayClient(platform.services.gateway.address);
+    await expect(callUnary(gateway, 'complete', completion('x', 4))).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    await expect(callUnary(gateway, 'complete', completion('x', 4), { metadata: publicMetadata('sk-aigc-wrong') })).rejects.toMatchObject({
+      code: status.UNAUTHENTICATED,
+    });
+    gateway.close();
+  });
+
+  it('surfaces a deadline that expires downstream as DEADLINE_EXCEEDED at the caller', async () => {
+    const labels = { grpc_method: 'Generate', grpc_code: 'DEADLINE_EXCEEDED' };
+    const before = await metricValue(platform.metricsUrl('text'), 'grpc_server_handled_total', labels);
+    const gateway = gatewayClient(platform.services.gateway.address);
+    const err = await callUnary(gateway, 'complete', completion('Long ', 2048), {
+      metadata: publicMetadata(key.secret),
+      deadline: new Date(Date.now() + 300),
+    }).catch((e: unknown) => e);
+    gateway.close();
+    expect(err).toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    // The deadline travelled to the text server, which stopped generating when it passed.
+    await waitFor(async () => (await metricValue(platform.metricsUrl('text'), 'grpc_server_handled_total', labels)) > before, {
+      timeoutMs: 5_000,
+      message: 'text server never saw the deadline',
+    });
+  });
+
+  it('rejects invalid sampling parameters with INVALID_ARGUMENT naming the parameter', async () => {
+    const gateway = gatewayClient(platform.services.gateway.address);
+    const bad = completion('x', 4);
+    bad.sampling!.temperature = 5;
+    await expect(callUnary(gateway, 'complete', bad, { metadata: publicMetadata(key.secret) })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringContaining('temperature'),
+    });
+    gateway.close();
+  });
+});
