@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cancelled, Status } from '@aigc/runtime';
+import { createExecutor, type OnnxExecutor } from './executor.js';
+import { tensor, toNumbers } from './tensor.js';
+import { testModelPath } from './test-support/models.js';
+
+const spinFeeds = (iters: number, x = 0) => ({
+  x: tensor('float32', [1, 4], [x, x, x, x]),
+  iters: tensor('int64', [1, 1], [iters]),
+});
+
+describe('OnnxExecutor', () => {
+  let executor: OnnxExecutor | undefined;
+  afterEach(async () => {
+    await executor?.close();
+    executor = undefined;
+  });
+
+  it('runs a model in a worker thread and returns its outputs', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('add_one'), name: 'add_one' });
+    expect(executor.inputs.map((i) => i.name)).toEqual(['x']);
+    const { outputs } = await executor.run({ x: tensor('float32', [2, 4], [1, 2, 3, 4, 5, 6, 7, 8]) });
+    expect(outputs.y!.dims).toEqual([2, 4]);
+    expect(toNumbers(outputs.y!)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('runs on every instance at once and keeps the event loop free meanwhile', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('spin'), instances: 2 });
+    let maxGap = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+    }, 5);
+    const runs = [executor.run(spinFeeds(60_000, 1)), executor.run(spinFeeds(60_000, 2))];
+    expect(executor.busyInstances).toBe(2);
+    const results = await Promise.all(runs);
+    clearInterval(ticker);
+    expect(results.map((r) => toNumbers(r.outputs.y!)[0])).toEqual([2, 3]);
+    // Each run takes hundreds of ms; had one run on the event loop, a tick gap would be that long.
+    expect(results[0]!.computeMs).toBeGreaterThan(100);
+    expect(maxGap).toBeLessThan(results[0]!.computeMs / 2);
+  });
+
+  it('queues runs beyond the instance count and drops a queued run when its signal aborts', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('spin'), instances: 1 });
+    const first = executor.run(spinFeeds(20_000));
+    const controller = new AbortController();
+    const second = executor.run(spinFeeds(1), { signal: controller.signal });
+    expect(executor.queued).toBe(1);
+    controller.abort(cancelled('client went away'));
+    await expect(second).rejects.toMatchObject({ code: Status.CANCELLED });
+    expect(executor.queued).toBe(0);
+    await expect(first).resolves.toBeDefined();
+  });
+
+  it('fails to open a missing model with FAILED_PRECONDITION naming the path', async () => {
+    await expect(createExecutor({ modelPath: '/nonexistent/model.onnx' })).rejects.toMatchObject({
+      code: Status.FAILED_PRECONDITION,
+      message: expect.stringContaining('/nonexistent/model.onnx'),
+    });
+  });
+
+  it('reports a bad feed as a failed run without killing the instance', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('add_one') });
+    await expect(executor.run({ x: tensor('float32', [1, 3], [1, 2, 3]) })).rejects.toMatchObject({ code: Status.INTERNAL });
+    const { outputs } = await executor.run({ x: tensor('float32', [1, 4], [0, 0, 0, 0]) });
+    expect(toNumbers(outputs.y!)).toEqual([1, 1, 1, 1]);
+  });
+
+  it('finishes running work on close and refuses new work', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('spin') });
+    const running = executor.run(spinFeeds(5_000));
+    const closed = executor.close();
+    await expect(executor.run(spinFeeds(1))).rejects.toMatchObject({ code: Status.UNAVAILABLE });
+    await expect(running).resolves.toBeDefined();
+    await closed;
+  });
+});
