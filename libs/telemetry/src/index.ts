@@ -1,12 +1,6 @@
 export { getTracer, initTelemetry, type Telemetry, type TelemetryOptions, type TracesExporter } from './tracing.js';
-export {
-  extractFromHeaders,
-  extractFromMetadata,
-  injectIntoHeaders,
-  injectIntoMetadata,
-  type HeadersLike,
-  type MetadataLike,
-} from './propagation.js';
+// Trace context in NATS headers lives with the NATS code, in @aigc/bus.
+export { extractFromMetadata, injectIntoMetadata, type MetadataLike } from './propagation.js';
 export {
   createMetricsRegistry,
   grpcServerMetrics,

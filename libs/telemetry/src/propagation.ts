@@ -28,26 +28,3 @@ export function injectIntoMetadata(metadata: MetadataLike, ctx: Context = contex
 export function extractFromMetadata(metadata: MetadataLike): Context {
   return propagation.extract(context.active(), metadata, metadataGetter);
 }
-
-/** Header access shared by NATS `MsgHdrs` and similar maps. */
-export interface HeadersLike {
-  get(key: string): string;
-  set(key: string, value: string): void;
-  keys(): string[];
-}
-
-const headerSetter: TextMapSetter<HeadersLike> = { set: (carrier, key, value) => carrier.set(key, value) };
-const headerGetter: TextMapGetter<HeadersLike> = {
-  get: (carrier, key) => carrier.get(key) || undefined,
-  keys: (carrier) => carrier.keys(),
-};
-
-/** Writes the trace context of `ctx` into message headers. */
-export function injectIntoHeaders(headers: HeadersLike, ctx: Context = context.active()): void {
-  propagation.inject(ctx, headers, headerSetter);
-}
-
-/** Reads a producer's trace context out of message headers. */
-export function extractFromHeaders(headers: HeadersLike | undefined): Context {
-  return headers ? propagation.extract(context.active(), headers, headerGetter) : context.active();
-}

@@ -3,12 +3,10 @@ import { Metadata } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   createMetricsRegistry,
-  extractFromHeaders,
   extractFromMetadata,
   grpcServerMetrics,
   InMemorySpanExporter,
   initTelemetry,
-  injectIntoHeaders,
   injectIntoMetadata,
   SimpleSpanProcessor,
   startMetricsServer,
@@ -33,17 +31,6 @@ describe('trace propagation', () => {
     expect(child.spanContext().traceId).toBe(parent.spanContext().traceId);
     const finished = exporter.getFinishedSpans().find((s) => s.name === 'handle');
     expect(finished?.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
-  });
-
-  it('carries a span across message headers', () => {
-    const store = new Map<string, string>();
-    const headers = { get: (k: string) => store.get(k) ?? '', set: (k: string, v: string) => void store.set(k, v), keys: () => [...store.keys()] };
-    const span = telemetry.tracer().startSpan('publish');
-    injectIntoHeaders(headers, trace.setSpan(context.active(), span));
-    span.end();
-    const extracted = trace.getSpanContext(extractFromHeaders(headers));
-    expect(extracted?.traceId).toBe(span.spanContext().traceId);
-    expect(extracted?.spanId).toBe(span.spanContext().spanId);
   });
 
   it('reuses the process-wide provider when a second service initialises telemetry', () => {
