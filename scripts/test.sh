@@ -3,7 +3,7 @@
 # the generated stubs and deploy manifests are current, builds everything and runs every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true FORCE_COLOR=0
+export NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
 
 bash scripts/bootstrap.sh
 export PATH="$PATH:/usr/sbin"
