@@ -1,0 +1,256 @@
+/**
+ * Batching benchmark: open-loop Poisson load at several rates up to saturation, plus a bursty
+ * pattern, against the minilm stand-in model, for four schedulers side by side in one run:
+ * none (one request per run), static (fixed size, fixed wait), dynamic, adaptive. Compared with
+ * the raw ONNX Runtime ceiling (the same model run directly, same threads, same batch sizes).
+ *
+ *   npx tsx bench/batching/run.ts [--phase-ms 5000] [--out bench/batching/RESULTS.md]
+ */
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
+import { createExecutor, parseModelConfig, ServedModel, tensor, type BatcherObserver, type OnnxExecutor, type TensorMap } from '@aigc/serving';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MODEL_DIR = `${ROOT}models/minilm-standin/`;
+const MODEL_PATH = `${MODEL_DIR}1/model.onnx`;
+const SEQ = 32;
+const VOCAB = 1024;
+const MAX_BATCH = 32;
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const PHASE_MS = Number(arg('--phase-ms', '5000'));
+const OUT = arg('--out', `${ROOT}bench/batching/RESULTS.md`);
+const baseConfig = JSON.parse(readFileSync(`${MODEL_DIR}config.json`, 'utf8')) as Record<string, unknown>;
+const THREADS = (baseConfig.instances as { intraOpThreads: number }).intraOpThreads;
+
+function randomIds(rows: number): TensorMap {
+  const values = Array.from({ length: rows * SEQ }, () => 1 + Math.floor(Math.random() * (VOCAB - 1)));
+  return { input_ids: tensor('int64', [rows, SEQ], values) };
+}
+
+/** Raw ceiling: one session on this thread, back-to-back runs, no serving. Requests per second. */
+async function rawCeiling(batchSizes: number[]): Promise<Map<number, number>> {
+  const session = await ort.InferenceSession.create(MODEL_PATH, { intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const out = new Map<number, number>();
+  for (const b of batchSizes) {
+    const ids = randomIds(b).input_ids!;
+    const feeds = { input_ids: new ort.Tensor('int64', ids.data as BigInt64Array, [b, SEQ]), attention_mask: new ort.Tensor('int64', new BigInt64Array(b * SEQ).fill(1n), [b, SEQ]) };
+    for (let i = 0; i < 3; i++) await session.run(feeds);
+    const t0 = performance.now();
+    let runs = 0;
+    while (performance.now() - t0 < 1500) {
+      await session.run(feeds);
+      runs++;
+    }
+    out.set(b, (runs * b * 1000) / (performance.now() - t0));
+  }
+  await session.release();
+  return out;
+}
+
+/** A scheduler under test: submit one request, resolve when answered. */
+interface Scheduler {
+  name: string;
+  submit(inputs: TensorMap): Promise<unknown>;
+  batches: { count: number; rows: number };
+  close(): Promise<void>;
+}
+
+async function served(name: string, batching: Record<string, unknown>, maxBatchSize: number): Promise<Scheduler> {
+  const config = parseModelConfig({ ...baseConfig, maxBatchSize, batching: { ...(baseConfig.batching as object), ...batching } }, 'minilm-standin');
+  const batches = { count: 0, rows: 0 };
+  const observer: BatcherObserver = { batchStarted: ({ size }) => ((batches.count += 1), (batches.rows += size)) };
+  const model = await ServedModel.load({ config, version: 1, modelPath: MODEL_PATH, observer });
+  return { name, batches, submit: (inputs) => model.infer(inputs, { outputs: ['embedding'] }), close: () => model.unload() };
+}
+
+/** Static batching: close a batch at `size` requests or `waitMs` after its first, whatever the executor is doing. */
+async function staticBatching(size: number, waitMs: number): Promise<Scheduler> {
+  const executor: OnnxExecutor = await createExecutor({ modelPath: MODEL_PATH, intraOpThreads: THREADS });
+  const batches = { count: 0, rows: 0 };
+  let open: Array<{ ids: TensorMap; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const close = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const batch = open;
+    open = [];
+    if (batch.length === 0) return;
+    batches.count++;
+    batches.rows += batch.length;
+    const ids = new BigInt64Array(batch.length * SEQ);
+    batch.forEach((r, i) => ids.set(r.ids.input_ids!.data as BigInt64Array, i * SEQ));
+    const mask = new BigInt64Array(batch.length * SEQ).fill(1n);
+    executor
+      .run({ input_ids: { type: 'int64', dims: [batch.length, SEQ], data: ids }, attention_mask: { type: 'int64', dims: [batch.length, SEQ], data: mask } }, { transfer: true, outputs: ['embedding'] })
+      .then(
+        (r) => batch.forEach((x) => x.resolve(r)),
+        (e: unknown) => batch.forEach((x) => x.reject(e)),
+      );
+  };
+  return {
+    name: `static (size ${size}, wait ${waitMs} ms)`,
+    batches,
+    submit: (ids) =>
+      new Promise((resolve, reject) => {
+        open.push({ ids, resolve, reject });
+        if (open.length >= size) close();
+        else timer ??= setTimeout(close, waitMs);
+      }),
+    close: () => executor.close(),
+  };
+}
+
+interface PhaseResult {
+  scheduler: string;
+  load: string;
+  offered: number;
+  throughput: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  meanBatch: number;
+  failed: number;
+}
+
+const quantile = (sorted: number[], q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+
+/** Open-loop load: arrivals at precomputed Poisson times, rate given as a function of time. */
+async function phase(s: Scheduler, load: string, rateAt: (tMs: number) => number): Promise<PhaseResult> {
+  const arrivals: number[] = [];
+  for (let t = 0; t < PHASE_MS; ) {
+    t += -Math.log(1 - Math.random()) * (1000 / rateAt(t));
+    if (t < PHASE_MS) arrivals.push(t);
+  }
+  const pool = Array.from({ length: 64 }, () => randomIds(1));
+  const latencies: number[] = [];
+  let failed = 0;
+  const before = { ...s.batches };
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  let next = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now() - start;
+      while (next < arrivals.length && arrivals[next]! <= now) {
+        const at = arrivals[next]!;
+        const ids = pool[next % pool.length]!;
+        const copy = { input_ids: { ...ids.input_ids!, data: ids.input_ids!.data.slice() } };
+        pending.push(s.submit(copy).then(
+          () => void latencies.push(performance.now() - start - at),
+          () => void failed++,
+        ));
+        next++;
+      }
+      if (next < arrivals.length) setTimeout(tick, 1);
+      else done();
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const elapsed = Math.max(PHASE_MS, performance.now() - start);
+  latencies.sort((a, b) => a - b);
+  const batches = s.batches.count - before.count;
+  return {
+    scheduler: s.name,
+    load,
+    offered: (arrivals.length * 1000) / PHASE_MS,
+    throughput: (latencies.length * 1000) / elapsed,
+    p50: quantile(latencies, 0.5),
+    p95: quantile(latencies, 0.95),
+    p99: quantile(latencies, 0.99),
+    meanBatch: batches === 0 ? 0 : (s.batches.rows - before.rows) / batches,
+    failed,
+  };
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  const ceiling = await rawCeiling([1, 8, 16, 32]);
+  const top = ceiling.get(MAX_BATCH)!;
+  const rates = [0.1, 0.3, 0.5, 0.7, 0.9, 1.2].map((f) => Math.round(f * top));
+  const burst = { low: Math.round(0.3 * top), high: Math.round(0.9 * top), periodMs: 500 };
+  const results: PhaseResult[] = [];
+  const makers: Array<() => Promise<Scheduler>> = [
+    () => served('none (max batch 1)', { maxQueueDelayMs: 0 }, 1),
+    () => staticBatching(16, 5),
+    () => served('dynamic (max 32, delay 2 ms)', { maxQueueDelayMs: 2 }, MAX_BATCH),
+    () => served('adaptive (max 32, delay <= 10 ms, target 50 ms)', { maxQueueDelayMs: 10, adaptive: { targetLatencyMs: 50 } }, MAX_BATCH),
+  ];
+  const only = arg('--only', '');
+  for (const make of makers) {
+    const s = await make();
+    if (only && !s.name.startsWith(only)) {
+      await s.close();
+      continue;
+    }
+    await phase(s, 'warm-up', () => rates[1]!).catch(() => undefined);
+    for (const rate of rates) {
+      results.push(await phase(s, `poisson ${rate}/s`, () => rate));
+      process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+    }
+    results.push(await phase(s, `bursty ${burst.low}<->${burst.high}/s`, (t) => (Math.floor(t / burst.periodMs) % 2 === 0 ? burst.low : burst.high)));
+    process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
+    await s.close();
+  }
+  // Measured again at the end: a large difference means the machine was shared during the run.
+  const ceilingAfter = await rawCeiling([MAX_BATCH]);
+  writeFileSync(OUT, report(results, ceiling, rates, burst, (Date.now() - t0) / 1000, ceilingAfter.get(MAX_BATCH)!));
+  process.stdout.write(`wrote ${OUT}\n`);
+}
+
+function report(results: PhaseResult[], ceiling: Map<number, number>, rates: number[], burst: { low: number; high: number }, seconds: number, ceilingAfter: number): string {
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const nproc = execSync('nproc').toString().trim();
+  const top = ceiling.get(MAX_BATCH)!;
+  const sat = `poisson ${rates.at(-1)}/s`;
+  const get = (prefix: string, load: string) => results.find((r) => r.scheduler.startsWith(prefix) && r.load === load)!;
+  const burstLoad = `bursty ${burst.low}<->${burst.high}/s`;
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const lines = [
+    '# Batching benchmark results',
+    '',
+    `Command: \`npx tsx bench/batching/run.ts --phase-ms ${PHASE_MS}\` (from the repo root, after \`npx tsc -p libs/serving/tsconfig.json\`).`,
+    `Machine: nproc ${nproc}, CPU ${cpu}, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}. Whole run: ${f(seconds, 0)} s.`,
+    '',
+    `Model: \`models/minilm-standin\` (2-layer encoder, hidden 128, random weights; bench stand-in), ${SEQ} tokens per request, one session with ${THREADS} intra-op threads in one worker thread for every scheduler; the raw ceiling uses the same session options directly on one thread, no serving.`,
+    `Each load phase offers ${PHASE_MS / 1000} s of open-loop arrivals; latency is measured from each request's scheduled arrival to its answer. Queue limit 512, queue timeout 2 s (requests past it count as failed).`,
+    '',
+    '## Raw ONNX Runtime ceiling',
+    '',
+    '| batch size | requests/s |',
+    '| --- | --- |',
+    ...[...ceiling].map(([b, r]) => `| ${b} | ${f(r, 0)} |`),
+    '',
+    `Batch ${MAX_BATCH} measured again after all phases: ${f(ceilingAfter, 0)} requests/s (a large drift means other work shared the CPUs).`,
+    '',
+    '## Per load',
+    '',
+    '| scheduler | load | offered/s | throughput/s | p50 ms | p95 ms | p99 ms | mean batch | failed | of raw ceiling |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map((r) => `| ${r.scheduler} | ${r.load} | ${f(r.offered, 0)} | ${f(r.throughput, 0)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.p99)} | ${f(r.meanBatch)} | ${r.failed} | ${f((100 * r.throughput) / top, 0)}% |`),
+    '',
+    '## Targets',
+    '',
+  ];
+  const none = get('none', sat);
+  const dyn = get('dynamic', sat);
+  const ada = get('adaptive', sat);
+  const stBurst = get('static', burstLoad);
+  const dynBurst = get('dynamic', burstLoad);
+  lines.push(
+    `- dynamic vs no batching at saturation (${sat}): throughput ${f(dyn.throughput / none.throughput, 2)}x (target >= 3x); p95 ${f(dyn.p95)} ms vs ${f(none.p95)} ms (target: no worse).`,
+    `- dynamic vs static under bursty load: throughput ${f(dynBurst.throughput / stBurst.throughput, 2)}x (target >= 1.25x); p95 ${f(dynBurst.p95)} ms vs ${f(stBurst.p95)} ms.`,
+    `- dynamic at saturation: ${f((100 * dyn.throughput) / top, 0)}% of the raw ceiling at batch ${MAX_BATCH} (target >= 85%); adaptive ${f((100 * ada.throughput) / top, 0)}%.`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+await main();
