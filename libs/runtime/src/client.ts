@@ -41,7 +41,10 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, addre
  * Options for a downstream call made while serving `ctx`: the same signal and deadline, and
  * the platform metadata (request id, tenant, key, reservation) forwarded.
  */
-export function forward(ctx: CallContext, extra: Record<string, string> = {}): CallOptionsAsync {
+export function forward(
+  ctx: Pick<CallContext, 'requestId' | 'tenantId' | 'apiKeyId' | 'reservationId' | 'signal' | 'deadline'>,
+  extra: Record<string, string> = {},
+): CallOptionsAsync {
   const metadata = new Metadata();
   metadata.set(MetadataKeys.requestId, ctx.requestId);
   if (ctx.tenantId) metadata.set(MetadataKeys.tenant, ctx.tenantId);

@@ -52,6 +52,7 @@ export class ServiceHost {
   private readonly shutdownController = new AbortController();
   private readonly serviceNames: string[] = [];
   private readonly cleanups: Cleanup[] = [];
+  private readonly drainers: Array<(graceMs: number) => Promise<void>> = [];
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private metricsServer: MetricsServer | undefined;
@@ -112,6 +113,15 @@ export class ServiceHost {
     return this;
   }
 
+  /**
+   * Registers another server that takes traffic (an HTTP API): at shutdown it is asked to stop
+   * accepting and drain within the grace period, alongside the gRPC server.
+   */
+  onDrain(fn: (graceMs: number) => Promise<void>): this {
+    this.drainers.push(fn);
+    return this;
+  }
+
   /** Runs `fn` during shutdown, after in-flight calls have drained (last registered runs first). */
   onShutdown(fn: Cleanup): this {
     this.cleanups.push(fn);
@@ -165,8 +175,11 @@ export class ServiceHost {
     this.setServing(false);
     this.logger.info('stopping', { reason, in_flight: this.inFlight });
     this.stateValue = 'draining';
-    const drained = new Promise<void>((resolveDrained) => this.server.tryShutdown(() => resolveDrained()));
     const grace = this.options.shutdownGraceMs ?? 10_000;
+    const drained = Promise.all([
+      new Promise<void>((resolveDrained) => this.server.tryShutdown(() => resolveDrained())),
+      ...this.drainers.map((drain) => drain(grace).catch((err: unknown) => this.logger.error('drain failed', { error: err }))),
+    ]);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       Promise.all([drained, this.waitIdle()]).then(() => false),

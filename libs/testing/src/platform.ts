@@ -38,6 +38,8 @@ export interface Platform {
   services: Record<ServiceName, RunningService>;
   /** `http://127.0.0.1:<port>/metrics` of a service. */
   metricsUrl(name: ServiceName): string;
+  /** Base URL of the gateway's OpenAI-compatible HTTP API, e.g. `http://127.0.0.1:8080/v1`. */
+  openaiBaseUrl: string;
 }
 
 /** Options of {@link startPlatform}. */
@@ -80,6 +82,7 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
     ports[name] = options.ports === 'default' ? DEFAULT_PORTS[name] : { grpc: await freePort(), metrics: await freePort() };
   }
   const addr = (name: ServiceName) => `127.0.0.1:${ports[name].grpc}`;
+  const httpPort = options.ports === 'default' ? 8080 : await freePort();
   const wiring: Record<ServiceName, Record<string, string>> = {
     billing: { BILLING_DB: join(options.dataDir, 'billing.sqlite') },
     moderation: {},
@@ -87,7 +90,7 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
     image: {},
     audio: {},
     orchestrator: { TEXT_ADDR: addr('text'), IMAGE_ADDR: addr('image'), AUDIO_ADDR: addr('audio'), MODERATION_ADDR: addr('moderation') },
-    gateway: { ORCHESTRATOR_ADDR: addr('orchestrator'), BILLING_ADDR: addr('billing'), MODERATION_ADDR: addr('moderation') },
+    gateway: { ORCHESTRATOR_ADDR: addr('orchestrator'), BILLING_ADDR: addr('billing'), MODERATION_ADDR: addr('moderation'), GATEWAY_HTTP_PORT: String(httpPort) },
   };
 
   const services = {} as Record<ServiceName, RunningService>;
@@ -118,5 +121,10 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
     await Promise.race([ready, died]);
   });
   await Promise.all(starting);
-  return { nats, services, metricsUrl: (name) => `http://127.0.0.1:${ports[name].metrics}/metrics` };
+  return {
+    nats,
+    services,
+    metricsUrl: (name) => `http://127.0.0.1:${ports[name].metrics}/metrics`,
+    openaiBaseUrl: `http://127.0.0.1:${httpPort}/v1`,
+  };
 }

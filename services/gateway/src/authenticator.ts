@@ -1,5 +1,5 @@
 import type { BillingServiceClient } from '@aigc/proto';
-import { callUnary, metadataValue, ServiceError, Status, type CallContext } from '@aigc/runtime';
+import { callUnary, ServiceError, Status } from '@aigc/runtime';
 
 /** Who is calling, as billing knows them. */
 export interface Caller {
@@ -8,18 +8,18 @@ export interface Caller {
 }
 
 /**
- * Resolves the `authorization: Bearer <key>` metadata of a public call to its tenant and key by
- * asking billing. Anything else a client put in platform metadata is ignored: the tenant comes
+ * Resolves the `authorization: Bearer <key>` of a public call to its tenant and key by asking
+ * billing. Anything else a client put in platform metadata is ignored: the tenant comes
  * only from here.
  */
 export class Authenticator {
   constructor(private readonly billing: BillingServiceClient) {}
 
-  async authenticate(ctx: CallContext): Promise<Caller> {
-    const header = metadataValue(ctx.metadata, 'authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header.trim());
+  /** Resolves an `authorization` header value (gRPC metadata or HTTP header). */
+  async authenticate(authorization: string | undefined, options: { signal?: AbortSignal; deadline?: Date } = {}): Promise<Caller> {
+    const match = /^Bearer\s+(\S+)$/i.exec((authorization ?? '').trim());
     if (!match) throw new ServiceError(Status.UNAUTHENTICATED, 'missing API key: send "authorization: Bearer <key>"');
-    const res = await callUnary(this.billing, 'authenticate', { secret: match[1]! }, { signal: ctx.signal, deadline: ctx.deadline });
+    const res = await callUnary(this.billing, 'authenticate', { secret: match[1]! }, options);
     if (!res.key || !res.tenant) throw new ServiceError(Status.UNAUTHENTICATED, 'invalid API key');
     return { tenantId: res.tenant.id, apiKeyId: res.key.id };
   }

@@ -1,15 +1,23 @@
 import { BillingServiceClient, GatewayServiceService, OrchestratorServiceClient } from '@aigc/proto';
-import { callServerStream, callUnary, createClient, forward, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
+import { callServerStream, callUnary, createClient, forward, metadataValue, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
 import { Authenticator, type Caller } from './authenticator.js';
 import type { gatewayConfigSpec } from './config.js';
+import { startOpenAIServer } from './http/openai-server.js';
+
+const httpPorts = new WeakMap<ServiceHost, number>();
+
+/** The bound port of a gateway's HTTP API (useful when it was started on port 0). */
+export function gatewayHttpPort(host: ServiceHost): number | undefined {
+  return httpPorts.get(host);
+}
 
 /** Configuration of the gateway. */
 export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;
 
 /**
- * Starts the gateway's native gRPC API: authenticate every call with billing, then forward it to
- * the orchestrator with the tenant and key set by the gateway (never by the client), the
- * caller's deadline and cancellation carried through.
+ * Starts the gateway: the native gRPC API and the OpenAI-compatible HTTP API. Both authenticate
+ * every call with billing, then forward it to the orchestrator with the tenant and key set by the
+ * gateway (never by the client), the caller's deadline and cancellation carried through.
  */
 export async function startGatewayService(config: GatewayConfig, deps: { logger: Logger; metricsPort?: number | null }): Promise<ServiceHost> {
   const orchestrator = createClient(OrchestratorServiceClient, config.orchestratorAddr);
@@ -20,7 +28,8 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
   const downstream = (ctx: CallContext, caller: Caller) =>
     forward({ ...ctx, tenantId: caller.tenantId, apiKeyId: caller.apiKeyId, reservationId: undefined });
 
-  const caller = async (ctx: CallContext) => downstream(ctx, await auth.authenticate(ctx));
+  const caller = async (ctx: CallContext) =>
+    downstream(ctx, await auth.authenticate(metadataValue(ctx.metadata, 'authorization'), { signal: ctx.signal, deadline: ctx.deadline }));
 
   const host = new ServiceHost({
     name: 'gateway',
@@ -52,5 +61,18 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
     billing.close();
   });
   await host.start();
+  const http = await startOpenAIServer({
+    host: config.grpcHost,
+    port: config.httpPort,
+    orchestrator,
+    auth,
+    logger: deps.logger.child({ component: 'http' }),
+    registry: host.registry,
+    maxBodyBytes: config.maxBodyBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+  });
+  host.onDrain((graceMs) => http.close(graceMs));
+  deps.logger.info('OpenAI-compatible HTTP API listening', { http_port: http.port });
+  httpPorts.set(host, http.port);
   return host;
 }

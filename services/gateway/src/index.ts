@@ -1,2 +1,2 @@
 export { gatewayConfigSpec } from './config.js';
-export { startGatewayService, type GatewayConfig } from './gateway-service.js';
+export { gatewayHttpPort, startGatewayService, type GatewayConfig } from './gateway-service.js';

@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { OrchestratorServiceClient } from '@aigc/proto';
+import { cancelled, deadlineExceeded, forward, type Logger } from '@aigc/runtime';
+import type { Authenticator } from '../authenticator.js';
+import { Fields } from './fields.js';
+import { embeddings, imageGenerations, models, moderations, speech } from './media-routes.js';
+import { HttpError, toHttpError } from './openai-error.js';
+import { readJsonBody } from './request-body.js';
+import { sendJson, type RouteHandler } from './route-context.js';
+import { chatCompletions, completions } from './text-routes.js';
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  name: string;
+  handler: RouteHandler;
+}
+
+const ROUTES: Route[] = [
+  { method: 'POST', pattern: /^\/v1\/chat\/completions$/, name: 'chat.completions', handler: chatCompletions },
+  { method: 'POST', pattern: /^\/v1\/completions$/, name: 'completions', handler: completions },
+  { method: 'POST', pattern: /^\/v1\/embeddings$/, name: 'embeddings', handler: embeddings },
+  { method: 'POST', pattern: /^\/v1\/images\/generations$/, name: 'images.generations', handler: imageGenerations },
+  { method: 'POST', pattern: /^\/v1\/audio\/speech$/, name: 'audio.speech', handler: speech },
+  { method: 'POST', pattern: /^\/v1\/moderations$/, name: 'moderations', handler: moderations },
+  { method: 'GET', pattern: /^\/v1\/models$/, name: 'models', handler: models },
+  { method: 'GET', pattern: /^\/v1\/models\/([^/]+)$/, name: 'models.get', handler: models },
+];
+
+/** Options of the OpenAI-compatible HTTP server. */
+export interface OpenAIServerOptions {
+  host: string;
+  port: number;
+  orchestrator: OrchestratorServiceClient;
+  auth: Authenticator;
+  logger: Logger;
+  registry: Registry;
+  maxBodyBytes: number;
+  /** Upper bound on any request's time; also the deadline passed downstream. */
+  requestTimeoutMs: number;
+}
+
+/** The running HTTP server. */
+export interface OpenAIServer {
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish up to `graceMs`, then closes the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * The OpenAI-compatible HTTP API. Each request: route, authenticate, parse and validate the body,
+ * then one orchestrator call carrying the caller (tenant and key from billing, never from the
+ * client), a deadline and a signal that fires when the client disconnects, so generation stops
+ * downstream. Every error has OpenAI's shape; bad input is always a 4xx.
+ */
+export async function startOpenAIServer(options: OpenAIServerOptions): Promise<OpenAIServer> {
+  const requests = new Counter({ name: 'gateway_http_requests_total', help: 'HTTP API requests by route and status.', labelNames: ['route', 'status'], registers: [options.registry] });
+  const seconds = new Histogram({
+    name: 'gateway_http_request_seconds',
+    help: 'HTTP API request duration by route.',
+    labelNames: ['route'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [options.registry],
+  });
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = Date.now();
+    const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const path = (req.url ?? '/').split('?')[0]!;
+    const route = ROUTES.find((r) => r.pattern.test(path) && r.method === req.method);
+    const routeName = route?.name ?? 'unknown';
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(deadlineExceeded('request timed out')), options.requestTimeoutMs);
+    // The response closing before we finished means the client went away: stop the work downstream.
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(cancelled('client disconnected'));
+    });
+    try {
+      if (!route) {
+        const known = ROUTES.some((r) => r.pattern.test(path));
+        throw known ? new HttpError(405, `method ${req.method} is not allowed on ${path}`) : new HttpError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'unknown_url');
+      }
+      const body = req.method === 'POST' ? await readJsonBody(req, options.maxBodyBytes) : {};
+      const deadline = new Date(started + options.requestTimeoutMs);
+      const caller = await options.auth.authenticate(headerValue(req, 'authorization', 4096), { signal: controller.signal, deadline });
+      const call = forward({ requestId, tenantId: caller.tenantId, apiKeyId: caller.apiKeyId, reservationId: undefined, signal: controller.signal, deadline });
+      await route.handler({
+        req,
+        res,
+        body,
+        fields: new Fields(body),
+        call,
+        requestId,
+        orchestrator: options.orchestrator,
+        logger: options.logger.child({ route: routeName, request_id: requestId }),
+        params: route.pattern.exec(path)!.slice(1).map(decodeURIComponent),
+      });
+    } catch (err) {
+      const error = toHttpError(err);
+      if (error.status >= 500 && error.status !== 503 && error.status !== 504 && error.status !== 501) {
+        options.logger.error('request failed', { route: routeName, request_id: requestId, error: err });
+      }
+      writeError(res, error);
+    } finally {
+      clearTimeout(timer);
+      requests.inc({ route: routeName, status: String(res.statusCode) });
+      seconds.observe({ route: routeName }, (Date.now() - started) / 1000);
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    inFlight++;
+    handle(req, res).finally(() => {
+      inFlight--;
+      if (inFlight === 0) onIdle?.();
+    });
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // streams may be long; our own timer bounds each request
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close(graceMs) {
+      server.close();
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((r) => (onIdle = r)), new Promise((r) => setTimeout(r, graceMs))]);
+      }
+      server.closeAllConnections();
+    },
+  };
+}
+
+function writeError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    // A stream already started: report in-band, as OpenAI does, and end it.
+    if (!res.writableEnded) res.end(`data: ${JSON.stringify(error.body())}\n\n`);
+    return;
+  }
+  const headers: Record<string, string> = {};
+  if (error.retryAfterMs !== undefined) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
+    headers['retry-after-ms'] = String(Math.ceil(error.retryAfterMs));
+  }
+  if (res.writable) sendJson(res, error.status, error.body(), headers);
+}
+
+function headerValue(req: IncomingMessage, name: string, maxLength = 128): string | undefined {
+  const value = req.headers[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first && first.length <= maxLength ? first : undefined;
+}

@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, startPlatform, waitFor, type Platform } from '@aigc/testing';
+import { createKey, metricValue } from './clients.js';
+
+// The official `openai` npm client, unmodified, against the running platform.
+const harness = createHarness();
+const dataDir = mkdtempSync(join(tmpdir(), 'aigc-openai-'));
+let platform: Platform;
+let client: OpenAI;
+let secret: string;
+
+beforeAll(async () => {
+  platform = await startPlatform(harness, { dataDir, logLevel: 'warn', env: { text: { TEXT_CONTEXT_WINDOW: '1024' } } });
+  secret = (await createKey(platform.services.billing.address)).secret;
+  client = new OpenAI({ apiKey: secret, baseURL: platform.openaiBaseUrl, maxRetries: 0, timeout: 30_000 });
+});
+
+afterAll(async () => {
+  const errors = await harness.close();
+  rmSync(dataDir, { recursive: true, force: true });
+  expect(errors).toEqual([]);
+});
+
+describe('OpenAI-compatible HTTP API', () => {
+  it('answers a chat completion', async () => {
+    const res = await client.chat.completions.create({ model: 'bigram-fortunes', messages: [{ role: 'user', content: 'Say something.' }], max_completion_tokens: 12, seed: 3 });
+    expect(res.object).toBe('chat.completion');
+    expect(res.choices).toHaveLength(1);
+    expect(res.choices[0]!.message.role).toBe('assistant');
+    expect(res.choices[0]!.finish_reason).toBe('length');
+    expect(res.usage).toMatchObject({ completion_tokens: 12 });
+    expect(res.usage!.total_tokens).toBe(res.usage!.prompt_tokens + 12);
+    // Same seed, same answer.
+    const again = await client.chat.completions.create({ model: 'bigram-fortunes', messages: [{ role: 'user', content: 'Say something.' }], max_completion_tokens: 12, seed: 3 });
+    expect(again.choices[0]!.message.content).toBe(res.choices[0]!.message.content);
+  });
+
+  it('streams a chat completion as server-sent events, usage last', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'bigram-fortunes',
+      messages: [{ role: 'user', content: 'Tell me a story.' }],
+      max_completion_tokens: 30,
+      seed: 9,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | undefined | null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    expect(finish).toBe('length');
+    expect(usage?.completion_tokens).toBe(30);
+    const whole = await client.chat.completions.create({ model: 'bigram-fortunes', messages: [{ role: 'user', content: 'Tell me a story.' }], max_completion_tokens: 30, seed: 9 });
+    expect(text).toBe(whole.choices[0]!.message.content);
+  });
+
+  it('answers a legacy completion, streamed and not', async () => {
+    const res = await client.completions.create({ model: 'bigram-fortunes', prompt: 'The ', max_tokens: 10, seed: 1, stop: ['\n\n'] });
+    expect(res.object).toBe('text_completion');
+    expect(res.usage?.prompt_tokens).toBe(4);
+    let streamed = '';
+    for await (const chunk of await client.completions.create({ model: 'bigram-fortunes', prompt: 'The ', max_tokens: 10, seed: 1, stop: ['\n\n'], stream: true })) {
+      streamed += chunk.choices[0]?.text ?? '';
+    }
+    expect(streamed).toBe(res.choices[0]!.text);
+  });
+
+  it('lists the models', async () => {
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toContain('bigram-fortunes');
+    expect((await client.models.retrieve('bigram-fortunes')).id).toBe('bigram-fortunes');
+  });
+
+  it('gives 401 for a bad key, as the client expects', async () => {
+    const bad = new OpenAI({ apiKey: 'sk-aigc-wrong', baseURL: platform.openaiBaseUrl, maxRetries: 0 });
+    const err = await bad.chat.completions.create({ model: 'bigram-fortunes', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((err as InstanceType<typeof OpenAI.AuthenticationError>).status).toBe(401);
+  });
+
+  it('gives 400 naming the parameter for out-of-range values, wrong types and unknown models', async () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ temperature: 7 }, /temperature/],
+      [{ temperature: 'hot' }, /'temperature' must be a number/],
+      [{ n: 3 }, /'n' must be 1/],
+      [{ model: 'no-such-model' }, /no-such-model/],
+      [{ messages: [] }, /'messages' must not be empty/],
+      [{ messages: [{ role: 'wizard', content: 'x' }] }, /messages\[0\]\.role/],
+    ];
+    for (const [override, message] of cases) {
+      const body = { model: 'bigram-fortunes', messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 2, ...override };
+      const err = await client.chat.completions.create(body as never).catch((e: unknown) => e);
+      expect(err, JSON.stringify(override)).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+
+  it('stops generation downstream when a streaming client disconnects', async () => {
+    const labels = { grpc_method: 'GenerateStream', grpc_code: 'CANCELLED' };
+    const textMetrics = platform.metricsUrl('text');
+    const before = await metricValue(textMetrics, 'grpc_server_handled_total', labels);
+    const controller = new AbortController();
+    const res = await fetch(`${platform.openaiBaseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'bigram-fortunes', messages: [{ role: 'user', content: 'go' }], max_completion_tokens: 2000, stream: true }),
+      signal: controller.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.read();
+    controller.abort();
+    await waitFor(async () => (await metricValue(textMetrics, 'grpc_server_handled_total', labels)) > before, {
+      timeoutMs: 5_000,
+      message: 'text server never saw the cancellation',
+    });
+  });
+});
