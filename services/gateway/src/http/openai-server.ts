@@ -99,7 +99,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions): Promise<O
         requestId,
         orchestrator: options.orchestrator,
         logger: options.logger.child({ route: routeName, request_id: requestId }),
-        params: route.pattern.exec(path)!.slice(1).map(decodeURIComponent),
+        params: route.pattern.exec(path)!.slice(1).map(decodePathSegment),
       });
     } catch (err) {
       const error = toHttpError(err);
@@ -152,6 +152,14 @@ function writeError(res: ServerResponse, error: HttpError): void {
     headers['retry-after-ms'] = String(Math.ceil(error.retryAfterMs));
   }
   if (res.writable) sendJson(res, error.status, error.body(), headers);
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: ${JSON.stringify(segment.slice(0, 64))}`);
+  }
 }
 
 function headerValue(req: IncomingMessage, name: string, maxLength = 128): string | undefined {
