@@ -12,6 +12,7 @@ export type {
   UnaryHandler,
 } from './handlers.js';
 export { unimplementedHandlers } from './handlers.js';
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.js';
 export { findProtoDir, ServiceHost, type HostState, type ServiceHostOptions } from './service-host.js';
 export {
   callServerStream,

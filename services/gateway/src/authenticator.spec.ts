@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { BillingServiceClient, BillingServiceService } from '@aigc/proto';
-import { createClient, createLogger, ServiceError, ServiceHost, Status } from '@aigc/runtime';
+import { createClient, createLogger, ServiceError, ServiceHost, Status, unimplementedHandlers } from '@aigc/runtime';
 import { Authenticator } from './authenticator.js';
 
 // A billing server that knows one secret: enough to see what the gateway sends and how it reacts.
@@ -10,16 +10,13 @@ let host: ServiceHost;
 let client: BillingServiceClient;
 beforeAll(async () => {
   host = new ServiceHost({ name: 'billing-spec', host: '127.0.0.1', port: 0, logger: createLogger({ level: 'silent' }) });
-  const fail = async (): Promise<never> => {
-    throw new ServiceError(Status.UNIMPLEMENTED, 'not in this spec');
-  };
   host.addService(BillingServiceService, {
+    ...unimplementedHandlers(BillingServiceService, 'not in this spec'),
     async authenticate({ secret }) {
       seen.push(secret);
       if (secret !== 'sk-good') throw new ServiceError(Status.UNAUTHENTICATED, 'invalid or revoked API key');
       return { key: { id: 'key_1', tenantId: 'ten_1', name: '', prefix: '', limits: undefined, revoked: false, createdAtMs: 0 }, tenant: { id: 'ten_1', name: 'acme', limits: undefined, createdAtMs: 0 } };
     },
-    reserve: fail, settle: fail, release: fail, createTenant: fail, createApiKey: fail, revokeApiKey: fail, listUsage: fail,
   });
   await host.start();
   client = createClient(BillingServiceClient, host.address);

@@ -1,8 +1,9 @@
-import { BillingServiceClient, GatewayServiceService, OrchestratorServiceClient } from '@aigc/proto';
-import { callServerStream, callUnary, createClient, forward, metadataValue, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
+import { BillingServiceClient, GatewayServiceService } from '@aigc/proto';
+import { createClient, forward, metadataValue, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
 import { Authenticator, type Caller } from './authenticator.js';
 import type { gatewayConfigSpec } from './config.js';
 import { startOpenAIServer } from './http/openai-server.js';
+import { OrchestratorLink } from './orchestrator-link.js';
 
 const httpPorts = new WeakMap<ServiceHost, number>();
 
@@ -20,7 +21,7 @@ export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;
  * gateway (never by the client), the caller's deadline and cancellation carried through.
  */
 export async function startGatewayService(config: GatewayConfig, deps: { logger: Logger; metricsPort?: number | null }): Promise<ServiceHost> {
-  const orchestrator = createClient(OrchestratorServiceClient, config.orchestratorAddr);
+  const orchestrator = new OrchestratorLink(config.orchestratorAddr);
   const billing = createClient(BillingServiceClient, config.billingAddr);
   const auth = new Authenticator(billing);
 
@@ -40,21 +41,21 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
     shutdownGraceMs: config.shutdownGraceMs,
   });
   host.addService(GatewayServiceService, {
-    complete: async (request, ctx) => callUnary(orchestrator, 'complete', request, await caller(ctx)),
+    complete: async (request, ctx) => orchestrator.unary('complete', request, await caller(ctx)),
     async *completeStream(request, ctx) {
-      yield* callServerStream(orchestrator, 'completeStream', request, await caller(ctx));
+      yield* orchestrator.stream('completeStream', request, await caller(ctx));
     },
-    chat: async (request, ctx) => callUnary(orchestrator, 'chat', request, await caller(ctx)),
+    chat: async (request, ctx) => orchestrator.unary('chat', request, await caller(ctx)),
     async *chatStream(request, ctx) {
-      yield* callServerStream(orchestrator, 'chatStream', request, await caller(ctx));
+      yield* orchestrator.stream('chatStream', request, await caller(ctx));
     },
-    embed: async (request, ctx) => callUnary(orchestrator, 'embed', request, await caller(ctx)),
+    embed: async (request, ctx) => orchestrator.unary('embed', request, await caller(ctx)),
     async *generateImage(request, ctx) {
-      yield* callServerStream(orchestrator, 'generateImage', request, await caller(ctx));
+      yield* orchestrator.stream('generateImage', request, await caller(ctx));
     },
-    synthesize: async (request, ctx) => callUnary(orchestrator, 'synthesize', request, await caller(ctx)),
-    moderate: async (request, ctx) => callUnary(orchestrator, 'moderate', request, await caller(ctx)),
-    listModels: async (request, ctx) => callUnary(orchestrator, 'listModels', request, await caller(ctx)),
+    synthesize: async (request, ctx) => orchestrator.unary('synthesize', request, await caller(ctx)),
+    moderate: async (request, ctx) => orchestrator.unary('moderate', request, await caller(ctx)),
+    listModels: async (request, ctx) => orchestrator.unary('listModels', request, await caller(ctx)),
   });
   host.onShutdown(() => {
     orchestrator.close();

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { OrchestratorServiceClient } from '@aigc/proto';
 import { cancelled, deadlineExceeded, forward, type Logger } from '@aigc/runtime';
 import type { Authenticator } from '../authenticator.js';
+import type { OrchestratorLink } from '../orchestrator-link.js';
 import { Fields } from './fields.js';
 import { embeddings, imageGenerations, models, moderations, speech } from './media-routes.js';
 import { HttpError, toHttpError } from './openai-error.js';
@@ -34,7 +34,7 @@ const ROUTES: Route[] = [
 export interface OpenAIServerOptions {
   host: string;
   port: number;
-  orchestrator: OrchestratorServiceClient;
+  orchestrator: OrchestratorLink;
   auth: Authenticator;
   logger: Logger;
   registry: Registry;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OrchestratorServiceClient } from '@aigc/proto';
 import type { CallOptionsAsync, Logger } from '@aigc/runtime';
+import type { OrchestratorLink } from '../orchestrator-link.js';
 import type { Fields } from './fields.js';
 
 /** What one HTTP API call's handler gets. */
@@ -13,7 +13,7 @@ export interface RouteContext {
   /** Options for the orchestrator call: signal (client disconnect, timeout), deadline, metadata with the caller. */
   call: CallOptionsAsync;
   requestId: string;
-  orchestrator: OrchestratorServiceClient;
+  orchestrator: OrchestratorLink;
   logger: Logger;
   /** Path parameters, e.g. the model id of `/v1/models/{id}`. */
   params: string[];

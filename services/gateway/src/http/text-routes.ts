@@ -1,4 +1,3 @@
-import { callServerStream, callUnary } from '@aigc/runtime';
 import { badRequest } from './openai-error.js';
 import { nowSeconds, sendJson, type RouteContext } from './route-context.js';
 import { chatLogprobs, finishReason, samplingFrom } from './sampling.js';
@@ -48,7 +47,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const created = nowSeconds();
 
   if (!stream) {
-    const res = await callUnary(ctx.orchestrator, 'chat', request, ctx.call);
+    const res = await ctx.orchestrator.unary('chat', request, ctx.call);
     sendJson(ctx.res, 200, {
       id,
       object: 'chat.completion',
@@ -75,7 +74,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
     model,
     choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
   });
-  const calls = callServerStream(ctx.orchestrator, 'chatStream', request, ctx.call);
+  const calls = ctx.orchestrator.stream('chatStream', request, ctx.call);
   // The first response decides the HTTP status: errors before it are plain HTTP errors.
   const first = await calls.next();
   await events.send(chunk({ role: 'assistant', content: '' }, null));
@@ -105,7 +104,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
   const created = nowSeconds();
 
   if (!stream) {
-    const res = await callUnary(ctx.orchestrator, 'complete', request, ctx.call);
+    const res = await ctx.orchestrator.unary('complete', request, ctx.call);
     sendJson(ctx.res, 200, {
       id,
       object: 'text_completion',
@@ -118,7 +117,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
   }
 
   const events = new EventStream(ctx.res, ctx.call.signal!);
-  const calls = callServerStream(ctx.orchestrator, 'completeStream', request, ctx.call);
+  const calls = ctx.orchestrator.stream('completeStream', request, ctx.call);
   const first = await calls.next();
   let usage: ReturnType<typeof usageJson> | undefined;
   for (let next = first; !next.done; next = await calls.next()) {
