@@ -75,7 +75,11 @@ endpoints (gRPC, plaintext; reflection and grpc.health.v1 on each):`);
     console.log(`  ${name.padEnd(13)} ${s.address.padEnd(16)} metrics ${platform.metricsUrl(name)}`);
   }
   console.log(`  nats          ${platform.nats.url}
-try:  grpcurl -plaintext -H "authorization: Bearer ${secret}" -d '{"prompt":"A man "}' 127.0.0.1:50051 aigc.v1.GatewayService/Complete
+  OpenAI API    ${platform.openaiBaseUrl}
+
+try:  curl -s ${platform.openaiBaseUrl}/chat/completions -H "authorization: Bearer ${secret}" -H 'content-type: application/json' \\
+        -d '{"model":"${res.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":40}'
+      grpcurl -plaintext -H "authorization: Bearer ${secret}" -d '{"prompt":"A man "}' 127.0.0.1:50051 aigc.v1.GatewayService/Complete
 ${once ? '' : 'Ctrl-C stops everything.'}`);
   if (once) await stop(0);
 } catch (err) {
