@@ -1,0 +1,140 @@
+/**
+ * bench/gateway: what the gateway adds on top of calling the orchestrator directly.
+ *
+ *   npx tsx bench/gateway/run.ts [--requests 2000] [--seconds 10] [--concurrency 32]
+ *
+ * Starts the real platform (NATS + seven service processes) on free ports, then in one run:
+ *  - latency, one request at a time: orchestrator directly (gRPC), gateway gRPC, gateway HTTP
+ *    (`/v1/completions`), and each admission call the gateway makes, alone (billing Authenticate);
+ *    the gateway's own work is its latency minus the direct call minus the admission calls;
+ *  - throughput at saturation: a closed loop of `concurrency` clients for `seconds` against each face.
+ * Every request generates one token from the bigram model, so model time is as small as it gets.
+ * Prints a Markdown report; bench/gateway/RESULTS.md holds the committed one.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'node:http';
+import { Metadata } from '@grpc/grpc-js';
+import { BillingServiceClient, GatewayServiceClient, OrchestratorServiceClient, type CompleteRequest } from '@aigc/proto';
+import { callUnary, createClient } from '@aigc/runtime';
+import { createHarness, startPlatform } from '@aigc/testing';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const REQUESTS = arg('requests', 2000);
+const SECONDS = arg('seconds', 10);
+const CONCURRENCY = arg('concurrency', 32);
+
+const body: CompleteRequest = {
+  model: '',
+  prompt: 'The ',
+  priority: 0,
+  sampling: { maxTokens: 1, temperature: 0, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] },
+};
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function latency(name: string, fn: () => Promise<unknown>): Promise<{ name: string; p50: number; p99: number }> {
+  for (let i = 0; i < 200; i++) await fn(); // warm up
+  const samples: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const t = performance.now();
+    await fn();
+    samples.push(performance.now() - t);
+  }
+  samples.sort((a, b) => a - b);
+  return { name, p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+async function throughput(fn: () => Promise<unknown>): Promise<number> {
+  const end = performance.now() + SECONDS * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        await fn();
+        done++;
+      }
+    }),
+  );
+  return done / SECONDS;
+}
+
+const harness = createHarness();
+const dataDir = mkdtempSync(join(tmpdir(), 'aigc-bench-gateway-'));
+try {
+  const platform = await startPlatform(harness, { dataDir, logLevel: 'error' });
+  const billing = createClient(BillingServiceClient, platform.services.billing.address);
+  const tenant = await callUnary(billing, 'createTenant', { name: 'bench', limits: undefined });
+  const { key, secret } = await callUnary(billing, 'createApiKey', { tenantId: tenant.id, name: 'bench', limits: undefined });
+
+  const orchestrator = createClient(OrchestratorServiceClient, platform.services.orchestrator.address);
+  const gateway = createClient(GatewayServiceClient, platform.services.gateway.address);
+  const direct = new Metadata();
+  direct.set('x-aigc-tenant', tenant.id);
+  direct.set('x-aigc-api-key-id', key.id);
+  const authorized = new Metadata();
+  authorized.set('authorization', `Bearer ${secret}`);
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const url = new URL(`${platform.openaiBaseUrl}/completions`);
+  const json = JSON.stringify({ model: 'bigram-fortunes', prompt: 'The ', max_tokens: 1, temperature: 0 });
+  const http = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end(json);
+    });
+  const faces = {
+    'orchestrator (direct gRPC)': () => callUnary(orchestrator, 'complete', body, { metadata: direct }),
+    'gateway gRPC': () => callUnary(gateway, 'complete', body, { metadata: authorized }),
+    'gateway HTTP /v1/completions': http,
+  };
+  const admission = { 'billing Authenticate': () => callUnary(billing, 'authenticate', { secret }) };
+
+  const rows = [];
+  for (const [name, fn] of Object.entries({ ...faces, ...admission })) rows.push(await latency(name, fn));
+  const rates: Array<[string, number]> = [];
+  for (const [name, fn] of Object.entries(faces)) rates.push([name, await throughput(fn)]);
+
+  const [directRow, grpcRow, httpRow, authRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+  const own = (row: typeof grpcRow) => row.p50 - directRow.p50 - authRow.p50;
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  console.log(`# bench/gateway
+
+Command: \`npx tsx bench/gateway/run.ts --requests ${REQUESTS} --seconds ${SECONDS} --concurrency ${CONCURRENCY}\`
+Machine: ${cpus().length} cores (${cpu}), Node ${process.version}; every service a separate process on this machine.
+
+## Latency, one request at a time (${REQUESTS} requests each, after 200 warm-up)
+
+| path | p50 ms | p99 ms |
+| --- | --- | --- |
+${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).join('\n')}
+
+| derived (p50) | ms |
+| --- | --- |
+| gateway gRPC adds over direct | ${(grpcRow.p50 - directRow.p50).toFixed(3)} |
+| gateway HTTP adds over direct | ${(httpRow.p50 - directRow.p50).toFixed(3)} |
+| of which admission calls (Authenticate) | ${authRow.p50.toFixed(3)} |
+| gateway's own work, gRPC face | ${own(grpcRow).toFixed(3)} |
+| gateway's own work, HTTP face | ${own(httpRow).toFixed(3)} |
+
+## Throughput at saturation (${CONCURRENCY} concurrent clients, ${SECONDS} s each)
+
+| path | requests/s | ratio to direct |
+| --- | --- | --- |
+${rates.map(([n, r]) => `| ${n} | ${r.toFixed(0)} | ${(r / rates[0]![1]).toFixed(2)} |`).join('\n')}
+`);
+  for (const c of [billing, orchestrator, gateway]) c.close();
+  agent.destroy();
+} finally {
+  await harness.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
