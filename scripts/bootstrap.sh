@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the platform needs on a fresh Debian machine, and nothing that is already there:
-# nats-server from Debian's packages, and the npm packages from the lockfile.
+# nats-server, postgresql and chromium from Debian's packages, and the npm packages from the lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || packages+=(nats-server)
+# billing's tests run its store suite against a real PostgreSQL and its dashboard in Chromium.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 if ((${#packages[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

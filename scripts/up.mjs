@@ -76,6 +76,7 @@ endpoints (gRPC, plaintext; reflection and grpc.health.v1 on each):`);
   }
   console.log(`  nats          ${platform.nats.url}
   OpenAI API    ${platform.openaiBaseUrl}
+  dashboard     ${platform.dashboardUrl}
 
 try:  curl -s ${platform.openaiBaseUrl}/chat/completions -H "authorization: Bearer ${secret}" -H 'content-type: application/json' \\
         -d '{"model":"${res.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":40}'

@@ -11,3 +11,5 @@ export { createHarness } from './harness.js';
 export type { Harness } from './harness.js';
 export { DEFAULT_PORTS, repositoryRoot, SERVICES, startPlatform } from './platform.js';
 export type { Platform, PlatformOptions, RunningService, ServiceName } from './platform.js';
+export { findPostgresBin, startPostgres } from './postgres.js';
+export type { PostgresOptions, PostgresServer } from './postgres.js';

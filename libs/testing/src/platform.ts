@@ -40,6 +40,8 @@ export interface Platform {
   metricsUrl(name: ServiceName): string;
   /** Base URL of the gateway's OpenAI-compatible HTTP API, e.g. `http://127.0.0.1:8080/v1`. */
   openaiBaseUrl: string;
+  /** The cost dashboard served by billing. */
+  dashboardUrl: string;
 }
 
 /** Options of {@link startPlatform}. */
@@ -83,8 +85,9 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
   }
   const addr = (name: ServiceName) => `127.0.0.1:${ports[name].grpc}`;
   const httpPort = options.ports === 'default' ? 8080 : await freePort();
+  const dashboardPort = options.ports === 'default' ? 8090 : await freePort();
   const wiring: Record<ServiceName, Record<string, string>> = {
-    billing: { BILLING_DB: join(options.dataDir, 'billing.sqlite') },
+    billing: { BILLING_DB: join(options.dataDir, 'billing.sqlite'), BILLING_HTTP_PORT: String(dashboardPort) },
     moderation: {},
     text: {},
     image: {},
@@ -114,7 +117,7 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
       graceMs: 15_000,
     });
     services[name] = { name, address: addr(name), grpcPort: ports[name].grpc, metricsPort: ports[name].metrics, process: proc };
-    const ready = waitForGrpcServing(addr(name), { timeoutMs: options.startTimeoutMs ?? 30_000 });
+    const ready = waitForGrpcServing(addr(name), { timeoutMs: options.startTimeoutMs ?? 90_000 });
     const died = proc.exited.then((exit) => {
       throw new Error(`${name} exited during start (${JSON.stringify(exit)}):\n${proc.logs()}`);
     });
@@ -126,5 +129,6 @@ export async function startPlatform(harness: Harness, options: PlatformOptions):
     services,
     metricsUrl: (name) => `http://127.0.0.1:${ports[name].metrics}/metrics`,
     openaiBaseUrl: `http://127.0.0.1:${httpPort}/v1`,
+    dashboardUrl: `http://127.0.0.1:${dashboardPort}/dashboard`,
   };
 }

@@ -1,3 +1,11 @@
-export { billingConfigSpec } from './config.js';
-export { startBillingService, type BillingConfig } from './billing-service.js';
-export { hashSecret } from './accounts.js';
+export { billingConfigSpec, storeLocation, type BillingConfig } from './config.js';
+export { startBilling, startBillingService, type BillingDeps, type BillingService } from './billing-service.js';
+export { Accounts, hashSecret } from './accounts.js';
+export { ReservationBook } from './reservation-book.js';
+export { UsageLedger, type LedgerTotals } from './usage-ledger.js';
+export { PriceBook } from './price-book.js';
+export { DEFAULT_PRICE_TABLE, PRICE_UNITS, chargeFor, eventCost, validatePriceTable } from './price-table.js';
+export { CostReports, type BudgetBurn } from './cost-report.js';
+export { decodeKeyChange, KeyChangeWatcher, publishKeyChange } from './key-changes.js';
+export { openStore, type StoreLocation } from './store/open-store.js';
+export type { SqlDatabase } from './store/sql-database.js';

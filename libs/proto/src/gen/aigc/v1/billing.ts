@@ -23,12 +23,147 @@ import { Modality, modalityFromJSON, modalityToJSON, Usage, UsageEvent } from ".
 
 /** Billing: tenants, API keys, limits and budgets, reservations, the usage ledger and cost reports. */
 
+/** Why a reservation was released without being settled. */
+export enum ReleaseReason {
+  RELEASE_REASON_UNSPECIFIED = 0,
+  RELEASE_REASON_FAILED = 1,
+  RELEASE_REASON_CANCELLED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function releaseReasonFromJSON(object: any): ReleaseReason {
+  switch (object) {
+    case 0:
+    case "RELEASE_REASON_UNSPECIFIED":
+      return ReleaseReason.RELEASE_REASON_UNSPECIFIED;
+    case 1:
+    case "RELEASE_REASON_FAILED":
+      return ReleaseReason.RELEASE_REASON_FAILED;
+    case 2:
+    case "RELEASE_REASON_CANCELLED":
+      return ReleaseReason.RELEASE_REASON_CANCELLED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ReleaseReason.UNRECOGNIZED;
+  }
+}
+
+export function releaseReasonToJSON(object: ReleaseReason): string {
+  switch (object) {
+    case ReleaseReason.RELEASE_REASON_UNSPECIFIED:
+      return "RELEASE_REASON_UNSPECIFIED";
+    case ReleaseReason.RELEASE_REASON_FAILED:
+      return "RELEASE_REASON_FAILED";
+    case ReleaseReason.RELEASE_REASON_CANCELLED:
+      return "RELEASE_REASON_CANCELLED";
+    case ReleaseReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What kind of change an ApiKeyChanged broadcast announces. */
+export enum KeyChangeKind {
+  KEY_CHANGE_KIND_UNSPECIFIED = 0,
+  KEY_CHANGE_KIND_REVOKED = 1,
+  KEY_CHANGE_KIND_LIMITS = 2,
+  KEY_CHANGE_KIND_TENANT = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function keyChangeKindFromJSON(object: any): KeyChangeKind {
+  switch (object) {
+    case 0:
+    case "KEY_CHANGE_KIND_UNSPECIFIED":
+      return KeyChangeKind.KEY_CHANGE_KIND_UNSPECIFIED;
+    case 1:
+    case "KEY_CHANGE_KIND_REVOKED":
+      return KeyChangeKind.KEY_CHANGE_KIND_REVOKED;
+    case 2:
+    case "KEY_CHANGE_KIND_LIMITS":
+      return KeyChangeKind.KEY_CHANGE_KIND_LIMITS;
+    case 3:
+    case "KEY_CHANGE_KIND_TENANT":
+      return KeyChangeKind.KEY_CHANGE_KIND_TENANT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return KeyChangeKind.UNRECOGNIZED;
+  }
+}
+
+export function keyChangeKindToJSON(object: KeyChangeKind): string {
+  switch (object) {
+    case KeyChangeKind.KEY_CHANGE_KIND_UNSPECIFIED:
+      return "KEY_CHANGE_KIND_UNSPECIFIED";
+    case KeyChangeKind.KEY_CHANGE_KIND_REVOKED:
+      return "KEY_CHANGE_KIND_REVOKED";
+    case KeyChangeKind.KEY_CHANGE_KIND_LIMITS:
+      return "KEY_CHANGE_KIND_LIMITS";
+    case KeyChangeKind.KEY_CHANGE_KIND_TENANT:
+      return "KEY_CHANGE_KIND_TENANT";
+    case KeyChangeKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How cost report rows are grouped. */
+export enum CostGrouping {
+  /** COST_GROUPING_UNSPECIFIED - one row: the total */
+  COST_GROUPING_UNSPECIFIED = 0,
+  COST_GROUPING_DAY = 1,
+  COST_GROUPING_TENANT = 2,
+  COST_GROUPING_MODEL = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function costGroupingFromJSON(object: any): CostGrouping {
+  switch (object) {
+    case 0:
+    case "COST_GROUPING_UNSPECIFIED":
+      return CostGrouping.COST_GROUPING_UNSPECIFIED;
+    case 1:
+    case "COST_GROUPING_DAY":
+      return CostGrouping.COST_GROUPING_DAY;
+    case 2:
+    case "COST_GROUPING_TENANT":
+      return CostGrouping.COST_GROUPING_TENANT;
+    case 3:
+    case "COST_GROUPING_MODEL":
+      return CostGrouping.COST_GROUPING_MODEL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CostGrouping.UNRECOGNIZED;
+  }
+}
+
+export function costGroupingToJSON(object: CostGrouping): string {
+  switch (object) {
+    case CostGrouping.COST_GROUPING_UNSPECIFIED:
+      return "COST_GROUPING_UNSPECIFIED";
+    case CostGrouping.COST_GROUPING_DAY:
+      return "COST_GROUPING_DAY";
+    case CostGrouping.COST_GROUPING_TENANT:
+      return "COST_GROUPING_TENANT";
+    case CostGrouping.COST_GROUPING_MODEL:
+      return "COST_GROUPING_MODEL";
+    case CostGrouping.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Limits {
   requestsPerMinute: number;
   tokensPerMinute: number;
   concurrentRequests: number;
-  /** Budget per calendar month, in micro-units of the currency (0: unlimited). */
+  /** Budget per calendar month (UTC), in micro-units of the currency (0: unlimited). */
   monthlyBudgetMicros: number;
+  /** Budget per calendar day (UTC), in micro-units of the currency (0: unlimited). */
+  dailyBudgetMicros: number;
 }
 
 export interface Tenant {
@@ -64,7 +199,11 @@ export interface ReserveRequest {
   model: string;
   modality: Modality;
   /** Worst case: max_tokens, steps, audio length. */
-  estimate: Usage | undefined;
+  estimate:
+    | Usage
+    | undefined;
+  /** How long the hold may last before billing settles it from the ledger or releases it (0: the service default). */
+  ttlMs: number;
 }
 
 export interface ReserveResponse {
@@ -74,6 +213,9 @@ export interface ReserveResponse {
   remainingTokens: number;
   /** Milliseconds until the rate window resets. */
   resetMs: number;
+  /** Remaining budget of the tightest period after this hold (max uint64 when unlimited). */
+  remainingBudgetMicros: number;
+  tenantId: string;
 }
 
 export interface SettleRequest {
@@ -83,10 +225,13 @@ export interface SettleRequest {
 
 export interface SettleResponse {
   chargedMicros: number;
+  /** Measured cost above the reservation, which is not charged (the reservation is the cap). */
+  unchargedMicros: number;
 }
 
 export interface ReleaseRequest {
   reservationId: string;
+  reason: ReleaseReason;
 }
 
 export interface ReleaseResponse {
@@ -126,17 +271,209 @@ export interface ListUsageRequest {
 
 export interface LedgerEntry {
   eventId: string;
-  event: UsageEvent | undefined;
+  event:
+    | UsageEvent
+    | undefined;
+  /** What the tenant is charged for this event, from the price table effective when it happened. */
   costMicros: number;
   recordedAtMs: number;
+  /** Platform cost of this event: accelerator time, network, amortized training. */
+  infrastructureMicros: number;
+  trainingMicros: number;
+  priceVersion: number;
 }
 
 export interface ListUsageResponse {
   entries: LedgerEntry[];
 }
 
+export interface ListTenantsRequest {
+  limit: number;
+}
+
+export interface ListTenantsResponse {
+  tenants: Tenant[];
+}
+
+export interface UpdateTenantRequest {
+  id: string;
+  /** Empty keeps the name. */
+  name: string;
+  /** Unset keeps the limits; set replaces all of them. */
+  limits: Limits | undefined;
+}
+
+export interface ListApiKeysRequest {
+  tenantId: string;
+  includeRevoked: boolean;
+}
+
+export interface ListApiKeysResponse {
+  keys: ApiKey[];
+}
+
+export interface UpdateApiKeyRequest {
+  id: string;
+  /** Empty keeps the name. */
+  name: string;
+  /** Unset keeps the limits; set replaces all of them. */
+  limits: Limits | undefined;
+}
+
+/**
+ * Broadcast on aigc.keys.changed (proto3 JSON) whenever a key or its tenant changes: gateways
+ * drop what they cached about the key (or every key of the tenant when key_id is empty).
+ */
+export interface ApiKeyChanged {
+  keyId: string;
+  tenantId: string;
+  revoked: boolean;
+  kind: KeyChangeKind;
+  changedAtMs: number;
+}
+
+export interface GetBudgetStatusRequest {
+  tenantId: string;
+  apiKeyId: string;
+}
+
+/** Where one scope (a tenant or a key) stands against its limits. */
+export interface ScopeStatus {
+  scope: string;
+  limits: Limits | undefined;
+  inFlight: number;
+  windowRequests: number;
+  windowTokens: number;
+  daySpentMicros: number;
+  monthSpentMicros: number;
+  /** Worst-case cost of reservations not yet settled or released. */
+  heldMicros: number;
+}
+
+export interface BudgetStatus {
+  tenant: ScopeStatus | undefined;
+  key: ScopeStatus | undefined;
+  nowMs: number;
+}
+
+/** Model training cost, amortized over the requests the model is expected to serve. */
+export interface TrainingCost {
+  dataCollectionMicros: number;
+  labellingMicros: number;
+  trainingComputeMicros: number;
+  amortizeOverRequests: number;
+}
+
+/** Price of one model: micro-units of currency per unit of work. */
+export interface ModelPrice {
+  /** Model name; "*" prices every model not listed. */
+  model: string;
+  /** Unit -> micros per unit. Units: prompt_token, completion_token, image, step, megapixel, audio_second, character. */
+  unitMicros: { [key: string]: number };
+  training: TrainingCost | undefined;
+}
+
+export interface ModelPrice_UnitMicrosEntry {
+  key: string;
+  value: number;
+}
+
+/** Infrastructure cost: accelerator time at the instance price, plus storage and network. */
+export interface InfrastructureCost {
+  acceleratorSecondMicros: number;
+  storageMicrosPerDay: number;
+  networkMicrosPerRequest: number;
+}
+
+/** Operations cost (people), per day, shared by the day's requests. */
+export interface OperationsCost {
+  peopleMicrosPerDay: number;
+}
+
+/** One version of the price table and cost model. */
+export interface PriceTable {
+  /** Assigned by billing, increasing. */
+  version: number;
+  effectiveFromMs: number;
+  currency: string;
+  models: ModelPrice[];
+  infrastructure: InfrastructureCost | undefined;
+  operations: OperationsCost | undefined;
+  createdAtMs: number;
+}
+
+export interface PublishPriceTableRequest {
+  /** version and created_at_ms are ignored; effective_from_ms 0 means now. */
+  table: PriceTable | undefined;
+}
+
+export interface ListPriceTablesRequest {
+}
+
+export interface ListPriceTablesResponse {
+  tables: PriceTable[];
+}
+
+export interface CostReportRequest {
+  fromMs: number;
+  /** 0: now. */
+  toMs: number;
+  groupBy: CostGrouping;
+  /** Only this tenant (empty: all). */
+  tenantId: string;
+}
+
+/** Cost split into the components of the cost model, with each component's share of the total. */
+export interface CostBreakdown {
+  infrastructureMicros: number;
+  trainingMicros: number;
+  operationsMicros: number;
+  totalMicros: number;
+  infrastructureShare: number;
+  trainingShare: number;
+  operationsShare: number;
+}
+
+/** Quality of service beside cost. */
+export interface QualityOfService {
+  /** Reserve -> settle time of settled requests. */
+  p95LatencyMs: number;
+  /** Model execution time per usage event. */
+  p95ComputeMs: number;
+  /** Released (failed or cancelled) reservations over all finished ones. */
+  errorRate: number;
+  settled: number;
+  released: number;
+}
+
+export interface CostRow {
+  /** The group: a UTC day (YYYY-MM-DD), a tenant id, a model, or "total". */
+  key: string;
+  requests: number;
+  tokens: number;
+  acceleratorSeconds: number;
+  /** What tenants were charged (priced usage from the ledger). */
+  revenueMicros: number;
+  cost: CostBreakdown | undefined;
+  qos: QualityOfService | undefined;
+}
+
+export interface CostReport {
+  rows: CostRow[];
+  total: CostRow | undefined;
+  currency: string;
+  fromMs: number;
+  toMs: number;
+}
+
 function createBaseLimits(): Limits {
-  return { requestsPerMinute: 0, tokensPerMinute: 0, concurrentRequests: 0, monthlyBudgetMicros: 0 };
+  return {
+    requestsPerMinute: 0,
+    tokensPerMinute: 0,
+    concurrentRequests: 0,
+    monthlyBudgetMicros: 0,
+    dailyBudgetMicros: 0,
+  };
 }
 
 export const Limits: MessageFns<Limits> = {
@@ -152,6 +489,9 @@ export const Limits: MessageFns<Limits> = {
     }
     if (message.monthlyBudgetMicros !== 0) {
       writer.uint32(32).uint64(message.monthlyBudgetMicros);
+    }
+    if (message.dailyBudgetMicros !== 0) {
+      writer.uint32(40).uint64(message.dailyBudgetMicros);
     }
     return writer;
   },
@@ -201,6 +541,14 @@ export const Limits: MessageFns<Limits> = {
             message.monthlyBudgetMicros = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.dailyBudgetMicros = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -235,6 +583,11 @@ export const Limits: MessageFns<Limits> = {
         : isSet(object.monthly_budget_micros)
         ? globalThis.Number(object.monthly_budget_micros)
         : 0,
+      dailyBudgetMicros: isSet(object.dailyBudgetMicros)
+        ? globalThis.Number(object.dailyBudgetMicros)
+        : isSet(object.daily_budget_micros)
+        ? globalThis.Number(object.daily_budget_micros)
+        : 0,
     };
   },
 
@@ -252,6 +605,9 @@ export const Limits: MessageFns<Limits> = {
     if (message.monthlyBudgetMicros !== 0) {
       obj.monthlyBudgetMicros = Math.round(message.monthlyBudgetMicros);
     }
+    if (message.dailyBudgetMicros !== 0) {
+      obj.dailyBudgetMicros = Math.round(message.dailyBudgetMicros);
+    }
     return obj;
   },
 
@@ -264,6 +620,7 @@ export const Limits: MessageFns<Limits> = {
     message.tokensPerMinute = object.tokensPerMinute ?? 0;
     message.concurrentRequests = object.concurrentRequests ?? 0;
     message.monthlyBudgetMicros = object.monthlyBudgetMicros ?? 0;
+    message.dailyBudgetMicros = object.dailyBudgetMicros ?? 0;
     return message;
   },
 };
@@ -721,7 +1078,7 @@ export const AuthenticateResponse: MessageFns<AuthenticateResponse> = {
 };
 
 function createBaseReserveRequest(): ReserveRequest {
-  return { apiKeyId: "", requestId: "", model: "", modality: 0, estimate: undefined };
+  return { apiKeyId: "", requestId: "", model: "", modality: 0, estimate: undefined, ttlMs: 0 };
 }
 
 export const ReserveRequest: MessageFns<ReserveRequest> = {
@@ -740,6 +1097,9 @@ export const ReserveRequest: MessageFns<ReserveRequest> = {
     }
     if (message.estimate !== undefined) {
       Usage.encode(message.estimate, writer.uint32(42).fork()).join();
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(48).uint32(message.ttlMs);
     }
     return writer;
   },
@@ -797,6 +1157,14 @@ export const ReserveRequest: MessageFns<ReserveRequest> = {
             message.estimate = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ttlMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -824,6 +1192,11 @@ export const ReserveRequest: MessageFns<ReserveRequest> = {
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       modality: isSet(object.modality) ? modalityFromJSON(object.modality) : 0,
       estimate: isSet(object.estimate) ? Usage.fromJSON(object.estimate) : undefined,
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
     };
   },
 
@@ -844,6 +1217,9 @@ export const ReserveRequest: MessageFns<ReserveRequest> = {
     if (message.estimate !== undefined) {
       obj.estimate = Usage.toJSON(message.estimate);
     }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
     return obj;
   },
 
@@ -859,12 +1235,21 @@ export const ReserveRequest: MessageFns<ReserveRequest> = {
     message.estimate = (object.estimate !== undefined && object.estimate !== null)
       ? Usage.fromPartial(object.estimate)
       : undefined;
+    message.ttlMs = object.ttlMs ?? 0;
     return message;
   },
 };
 
 function createBaseReserveResponse(): ReserveResponse {
-  return { reservationId: "", reservedMicros: 0, remainingRequests: 0, remainingTokens: 0, resetMs: 0 };
+  return {
+    reservationId: "",
+    reservedMicros: 0,
+    remainingRequests: 0,
+    remainingTokens: 0,
+    resetMs: 0,
+    remainingBudgetMicros: 0,
+    tenantId: "",
+  };
 }
 
 export const ReserveResponse: MessageFns<ReserveResponse> = {
@@ -883,6 +1268,12 @@ export const ReserveResponse: MessageFns<ReserveResponse> = {
     }
     if (message.resetMs !== 0) {
       writer.uint32(40).uint64(message.resetMs);
+    }
+    if (message.remainingBudgetMicros !== 0) {
+      writer.uint32(48).uint64(message.remainingBudgetMicros);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(58).string(message.tenantId);
     }
     return writer;
   },
@@ -940,6 +1331,22 @@ export const ReserveResponse: MessageFns<ReserveResponse> = {
             message.resetMs = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.remainingBudgetMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -979,6 +1386,16 @@ export const ReserveResponse: MessageFns<ReserveResponse> = {
         : isSet(object.reset_ms)
         ? globalThis.Number(object.reset_ms)
         : 0,
+      remainingBudgetMicros: isSet(object.remainingBudgetMicros)
+        ? globalThis.Number(object.remainingBudgetMicros)
+        : isSet(object.remaining_budget_micros)
+        ? globalThis.Number(object.remaining_budget_micros)
+        : 0,
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
     };
   },
 
@@ -999,6 +1416,12 @@ export const ReserveResponse: MessageFns<ReserveResponse> = {
     if (message.resetMs !== 0) {
       obj.resetMs = Math.round(message.resetMs);
     }
+    if (message.remainingBudgetMicros !== 0) {
+      obj.remainingBudgetMicros = Math.round(message.remainingBudgetMicros);
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
     return obj;
   },
 
@@ -1012,6 +1435,8 @@ export const ReserveResponse: MessageFns<ReserveResponse> = {
     message.remainingRequests = object.remainingRequests ?? 0;
     message.remainingTokens = object.remainingTokens ?? 0;
     message.resetMs = object.resetMs ?? 0;
+    message.remainingBudgetMicros = object.remainingBudgetMicros ?? 0;
+    message.tenantId = object.tenantId ?? "";
     return message;
   },
 };
@@ -1106,13 +1531,16 @@ export const SettleRequest: MessageFns<SettleRequest> = {
 };
 
 function createBaseSettleResponse(): SettleResponse {
-  return { chargedMicros: 0 };
+  return { chargedMicros: 0, unchargedMicros: 0 };
 }
 
 export const SettleResponse: MessageFns<SettleResponse> = {
   encode(message: SettleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.chargedMicros !== 0) {
       writer.uint32(8).uint64(message.chargedMicros);
+    }
+    if (message.unchargedMicros !== 0) {
+      writer.uint32(16).uint64(message.unchargedMicros);
     }
     return writer;
   },
@@ -1138,6 +1566,14 @@ export const SettleResponse: MessageFns<SettleResponse> = {
             message.chargedMicros = longToNumber(reader.uint64());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unchargedMicros = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1157,6 +1593,11 @@ export const SettleResponse: MessageFns<SettleResponse> = {
         : isSet(object.charged_micros)
         ? globalThis.Number(object.charged_micros)
         : 0,
+      unchargedMicros: isSet(object.unchargedMicros)
+        ? globalThis.Number(object.unchargedMicros)
+        : isSet(object.uncharged_micros)
+        ? globalThis.Number(object.uncharged_micros)
+        : 0,
     };
   },
 
@@ -1164,6 +1605,9 @@ export const SettleResponse: MessageFns<SettleResponse> = {
     const obj: any = {};
     if (message.chargedMicros !== 0) {
       obj.chargedMicros = Math.round(message.chargedMicros);
+    }
+    if (message.unchargedMicros !== 0) {
+      obj.unchargedMicros = Math.round(message.unchargedMicros);
     }
     return obj;
   },
@@ -1174,18 +1618,22 @@ export const SettleResponse: MessageFns<SettleResponse> = {
   fromPartial<I extends Exact<DeepPartial<SettleResponse>, I>>(object: I): SettleResponse {
     const message = createBaseSettleResponse();
     message.chargedMicros = object.chargedMicros ?? 0;
+    message.unchargedMicros = object.unchargedMicros ?? 0;
     return message;
   },
 };
 
 function createBaseReleaseRequest(): ReleaseRequest {
-  return { reservationId: "" };
+  return { reservationId: "", reason: 0 };
 }
 
 export const ReleaseRequest: MessageFns<ReleaseRequest> = {
   encode(message: ReleaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.reservationId !== "") {
       writer.uint32(10).string(message.reservationId);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(16).int32(message.reason);
     }
     return writer;
   },
@@ -1211,6 +1659,14 @@ export const ReleaseRequest: MessageFns<ReleaseRequest> = {
             message.reservationId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1230,6 +1686,7 @@ export const ReleaseRequest: MessageFns<ReleaseRequest> = {
         : isSet(object.reservation_id)
         ? globalThis.String(object.reservation_id)
         : "",
+      reason: isSet(object.reason) ? releaseReasonFromJSON(object.reason) : 0,
     };
   },
 
@@ -1237,6 +1694,9 @@ export const ReleaseRequest: MessageFns<ReleaseRequest> = {
     const obj: any = {};
     if (message.reservationId !== "") {
       obj.reservationId = message.reservationId;
+    }
+    if (message.reason !== 0) {
+      obj.reason = releaseReasonToJSON(message.reason);
     }
     return obj;
   },
@@ -1247,6 +1707,7 @@ export const ReleaseRequest: MessageFns<ReleaseRequest> = {
   fromPartial<I extends Exact<DeepPartial<ReleaseRequest>, I>>(object: I): ReleaseRequest {
     const message = createBaseReleaseRequest();
     message.reservationId = object.reservationId ?? "";
+    message.reason = object.reason ?? 0;
     return message;
   },
 };
@@ -1811,7 +2272,15 @@ export const ListUsageRequest: MessageFns<ListUsageRequest> = {
 };
 
 function createBaseLedgerEntry(): LedgerEntry {
-  return { eventId: "", event: undefined, costMicros: 0, recordedAtMs: 0 };
+  return {
+    eventId: "",
+    event: undefined,
+    costMicros: 0,
+    recordedAtMs: 0,
+    infrastructureMicros: 0,
+    trainingMicros: 0,
+    priceVersion: 0,
+  };
 }
 
 export const LedgerEntry: MessageFns<LedgerEntry> = {
@@ -1827,6 +2296,15 @@ export const LedgerEntry: MessageFns<LedgerEntry> = {
     }
     if (message.recordedAtMs !== 0) {
       writer.uint32(32).int64(message.recordedAtMs);
+    }
+    if (message.infrastructureMicros !== 0) {
+      writer.uint32(40).uint64(message.infrastructureMicros);
+    }
+    if (message.trainingMicros !== 0) {
+      writer.uint32(48).uint64(message.trainingMicros);
+    }
+    if (message.priceVersion !== 0) {
+      writer.uint32(56).uint32(message.priceVersion);
     }
     return writer;
   },
@@ -1876,6 +2354,30 @@ export const LedgerEntry: MessageFns<LedgerEntry> = {
             message.recordedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.infrastructureMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.trainingMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.priceVersion = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1906,6 +2408,21 @@ export const LedgerEntry: MessageFns<LedgerEntry> = {
         : isSet(object.recorded_at_ms)
         ? globalThis.Number(object.recorded_at_ms)
         : 0,
+      infrastructureMicros: isSet(object.infrastructureMicros)
+        ? globalThis.Number(object.infrastructureMicros)
+        : isSet(object.infrastructure_micros)
+        ? globalThis.Number(object.infrastructure_micros)
+        : 0,
+      trainingMicros: isSet(object.trainingMicros)
+        ? globalThis.Number(object.trainingMicros)
+        : isSet(object.training_micros)
+        ? globalThis.Number(object.training_micros)
+        : 0,
+      priceVersion: isSet(object.priceVersion)
+        ? globalThis.Number(object.priceVersion)
+        : isSet(object.price_version)
+        ? globalThis.Number(object.price_version)
+        : 0,
     };
   },
 
@@ -1923,6 +2440,15 @@ export const LedgerEntry: MessageFns<LedgerEntry> = {
     if (message.recordedAtMs !== 0) {
       obj.recordedAtMs = Math.round(message.recordedAtMs);
     }
+    if (message.infrastructureMicros !== 0) {
+      obj.infrastructureMicros = Math.round(message.infrastructureMicros);
+    }
+    if (message.trainingMicros !== 0) {
+      obj.trainingMicros = Math.round(message.trainingMicros);
+    }
+    if (message.priceVersion !== 0) {
+      obj.priceVersion = Math.round(message.priceVersion);
+    }
     return obj;
   },
 
@@ -1937,6 +2463,9 @@ export const LedgerEntry: MessageFns<LedgerEntry> = {
       : undefined;
     message.costMicros = object.costMicros ?? 0;
     message.recordedAtMs = object.recordedAtMs ?? 0;
+    message.infrastructureMicros = object.infrastructureMicros ?? 0;
+    message.trainingMicros = object.trainingMicros ?? 0;
+    message.priceVersion = object.priceVersion ?? 0;
     return message;
   },
 };
@@ -2006,6 +2535,2793 @@ export const ListUsageResponse: MessageFns<ListUsageResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListUsageResponse>, I>>(object: I): ListUsageResponse {
     const message = createBaseListUsageResponse();
     message.entries = object.entries?.map((e) => LedgerEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListTenantsRequest(): ListTenantsRequest {
+  return { limit: 0 };
+}
+
+export const ListTenantsRequest: MessageFns<ListTenantsRequest> = {
+  encode(message: ListTenantsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTenantsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTenantsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTenantsRequest {
+    return { limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0 };
+  },
+
+  toJSON(message: ListTenantsRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTenantsRequest>, I>>(base?: I): ListTenantsRequest {
+    return ListTenantsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTenantsRequest>, I>>(object: I): ListTenantsRequest {
+    const message = createBaseListTenantsRequest();
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListTenantsResponse(): ListTenantsResponse {
+  return { tenants: [] };
+}
+
+export const ListTenantsResponse: MessageFns<ListTenantsResponse> = {
+  encode(message: ListTenantsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tenants) {
+      Tenant.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTenantsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTenantsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenants.push(Tenant.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTenantsResponse {
+    return {
+      tenants: globalThis.Array.isArray(object?.tenants) ? object.tenants.map((e: any) => Tenant.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListTenantsResponse): unknown {
+    const obj: any = {};
+    if (message.tenants?.length) {
+      obj.tenants = message.tenants.map((e) => Tenant.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTenantsResponse>, I>>(base?: I): ListTenantsResponse {
+    return ListTenantsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTenantsResponse>, I>>(object: I): ListTenantsResponse {
+    const message = createBaseListTenantsResponse();
+    message.tenants = object.tenants?.map((e) => Tenant.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUpdateTenantRequest(): UpdateTenantRequest {
+  return { id: "", name: "", limits: undefined };
+}
+
+export const UpdateTenantRequest: MessageFns<UpdateTenantRequest> = {
+  encode(message: UpdateTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.limits !== undefined) {
+      Limits.encode(message.limits, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.limits = Limits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTenantRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      limits: isSet(object.limits) ? Limits.fromJSON(object.limits) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateTenantRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.limits !== undefined) {
+      obj.limits = Limits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTenantRequest>, I>>(base?: I): UpdateTenantRequest {
+    return UpdateTenantRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTenantRequest>, I>>(object: I): UpdateTenantRequest {
+    const message = createBaseUpdateTenantRequest();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? Limits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListApiKeysRequest(): ListApiKeysRequest {
+  return { tenantId: "", includeRevoked: false };
+}
+
+export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
+  encode(message: ListApiKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.includeRevoked !== false) {
+      writer.uint32(16).bool(message.includeRevoked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.includeRevoked = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      includeRevoked: isSet(object.includeRevoked)
+        ? globalThis.Boolean(object.includeRevoked)
+        : isSet(object.include_revoked)
+        ? globalThis.Boolean(object.include_revoked)
+        : false,
+    };
+  },
+
+  toJSON(message: ListApiKeysRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.includeRevoked !== false) {
+      obj.includeRevoked = message.includeRevoked;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApiKeysRequest>, I>>(base?: I): ListApiKeysRequest {
+    return ListApiKeysRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApiKeysRequest>, I>>(object: I): ListApiKeysRequest {
+    const message = createBaseListApiKeysRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.includeRevoked = object.includeRevoked ?? false;
+    return message;
+  },
+};
+
+function createBaseListApiKeysResponse(): ListApiKeysResponse {
+  return { keys: [] };
+}
+
+export const ListApiKeysResponse: MessageFns<ListApiKeysResponse> = {
+  encode(message: ListApiKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      ApiKey.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(ApiKey.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysResponse {
+    return { keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => ApiKey.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListApiKeysResponse): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => ApiKey.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApiKeysResponse>, I>>(base?: I): ListApiKeysResponse {
+    return ListApiKeysResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApiKeysResponse>, I>>(object: I): ListApiKeysResponse {
+    const message = createBaseListApiKeysResponse();
+    message.keys = object.keys?.map((e) => ApiKey.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUpdateApiKeyRequest(): UpdateApiKeyRequest {
+  return { id: "", name: "", limits: undefined };
+}
+
+export const UpdateApiKeyRequest: MessageFns<UpdateApiKeyRequest> = {
+  encode(message: UpdateApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.limits !== undefined) {
+      Limits.encode(message.limits, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.limits = Limits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateApiKeyRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      limits: isSet(object.limits) ? Limits.fromJSON(object.limits) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.limits !== undefined) {
+      obj.limits = Limits.toJSON(message.limits);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateApiKeyRequest>, I>>(base?: I): UpdateApiKeyRequest {
+    return UpdateApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateApiKeyRequest>, I>>(object: I): UpdateApiKeyRequest {
+    const message = createBaseUpdateApiKeyRequest();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? Limits.fromPartial(object.limits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseApiKeyChanged(): ApiKeyChanged {
+  return { keyId: "", tenantId: "", revoked: false, kind: 0, changedAtMs: 0 };
+}
+
+export const ApiKeyChanged: MessageFns<ApiKeyChanged> = {
+  encode(message: ApiKeyChanged, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(18).string(message.tenantId);
+    }
+    if (message.revoked !== false) {
+      writer.uint32(24).bool(message.revoked);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(32).int32(message.kind);
+    }
+    if (message.changedAtMs !== 0) {
+      writer.uint32(40).int64(message.changedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiKeyChanged {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiKeyChanged();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revoked = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.changedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiKeyChanged {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      revoked: isSet(object.revoked) ? globalThis.Boolean(object.revoked) : false,
+      kind: isSet(object.kind) ? keyChangeKindFromJSON(object.kind) : 0,
+      changedAtMs: isSet(object.changedAtMs)
+        ? globalThis.Number(object.changedAtMs)
+        : isSet(object.changed_at_ms)
+        ? globalThis.Number(object.changed_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ApiKeyChanged): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.revoked !== false) {
+      obj.revoked = message.revoked;
+    }
+    if (message.kind !== 0) {
+      obj.kind = keyChangeKindToJSON(message.kind);
+    }
+    if (message.changedAtMs !== 0) {
+      obj.changedAtMs = Math.round(message.changedAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiKeyChanged>, I>>(base?: I): ApiKeyChanged {
+    return ApiKeyChanged.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiKeyChanged>, I>>(object: I): ApiKeyChanged {
+    const message = createBaseApiKeyChanged();
+    message.keyId = object.keyId ?? "";
+    message.tenantId = object.tenantId ?? "";
+    message.revoked = object.revoked ?? false;
+    message.kind = object.kind ?? 0;
+    message.changedAtMs = object.changedAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetBudgetStatusRequest(): GetBudgetStatusRequest {
+  return { tenantId: "", apiKeyId: "" };
+}
+
+export const GetBudgetStatusRequest: MessageFns<GetBudgetStatusRequest> = {
+  encode(message: GetBudgetStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.apiKeyId !== "") {
+      writer.uint32(18).string(message.apiKeyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBudgetStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBudgetStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.apiKeyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetBudgetStatusRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      apiKeyId: isSet(object.apiKeyId)
+        ? globalThis.String(object.apiKeyId)
+        : isSet(object.api_key_id)
+        ? globalThis.String(object.api_key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetBudgetStatusRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.apiKeyId !== "") {
+      obj.apiKeyId = message.apiKeyId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetBudgetStatusRequest>, I>>(base?: I): GetBudgetStatusRequest {
+    return GetBudgetStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetBudgetStatusRequest>, I>>(object: I): GetBudgetStatusRequest {
+    const message = createBaseGetBudgetStatusRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.apiKeyId = object.apiKeyId ?? "";
+    return message;
+  },
+};
+
+function createBaseScopeStatus(): ScopeStatus {
+  return {
+    scope: "",
+    limits: undefined,
+    inFlight: 0,
+    windowRequests: 0,
+    windowTokens: 0,
+    daySpentMicros: 0,
+    monthSpentMicros: 0,
+    heldMicros: 0,
+  };
+}
+
+export const ScopeStatus: MessageFns<ScopeStatus> = {
+  encode(message: ScopeStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== "") {
+      writer.uint32(10).string(message.scope);
+    }
+    if (message.limits !== undefined) {
+      Limits.encode(message.limits, writer.uint32(18).fork()).join();
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(24).uint32(message.inFlight);
+    }
+    if (message.windowRequests !== 0) {
+      writer.uint32(32).uint32(message.windowRequests);
+    }
+    if (message.windowTokens !== 0) {
+      writer.uint32(40).uint32(message.windowTokens);
+    }
+    if (message.daySpentMicros !== 0) {
+      writer.uint32(48).uint64(message.daySpentMicros);
+    }
+    if (message.monthSpentMicros !== 0) {
+      writer.uint32(56).uint64(message.monthSpentMicros);
+    }
+    if (message.heldMicros !== 0) {
+      writer.uint32(64).uint64(message.heldMicros);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScopeStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScopeStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.limits = Limits.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.inFlight = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.windowRequests = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.windowTokens = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.daySpentMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.monthSpentMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.heldMicros = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScopeStatus {
+    return {
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : "",
+      limits: isSet(object.limits) ? Limits.fromJSON(object.limits) : undefined,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+      windowRequests: isSet(object.windowRequests)
+        ? globalThis.Number(object.windowRequests)
+        : isSet(object.window_requests)
+        ? globalThis.Number(object.window_requests)
+        : 0,
+      windowTokens: isSet(object.windowTokens)
+        ? globalThis.Number(object.windowTokens)
+        : isSet(object.window_tokens)
+        ? globalThis.Number(object.window_tokens)
+        : 0,
+      daySpentMicros: isSet(object.daySpentMicros)
+        ? globalThis.Number(object.daySpentMicros)
+        : isSet(object.day_spent_micros)
+        ? globalThis.Number(object.day_spent_micros)
+        : 0,
+      monthSpentMicros: isSet(object.monthSpentMicros)
+        ? globalThis.Number(object.monthSpentMicros)
+        : isSet(object.month_spent_micros)
+        ? globalThis.Number(object.month_spent_micros)
+        : 0,
+      heldMicros: isSet(object.heldMicros)
+        ? globalThis.Number(object.heldMicros)
+        : isSet(object.held_micros)
+        ? globalThis.Number(object.held_micros)
+        : 0,
+    };
+  },
+
+  toJSON(message: ScopeStatus): unknown {
+    const obj: any = {};
+    if (message.scope !== "") {
+      obj.scope = message.scope;
+    }
+    if (message.limits !== undefined) {
+      obj.limits = Limits.toJSON(message.limits);
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    if (message.windowRequests !== 0) {
+      obj.windowRequests = Math.round(message.windowRequests);
+    }
+    if (message.windowTokens !== 0) {
+      obj.windowTokens = Math.round(message.windowTokens);
+    }
+    if (message.daySpentMicros !== 0) {
+      obj.daySpentMicros = Math.round(message.daySpentMicros);
+    }
+    if (message.monthSpentMicros !== 0) {
+      obj.monthSpentMicros = Math.round(message.monthSpentMicros);
+    }
+    if (message.heldMicros !== 0) {
+      obj.heldMicros = Math.round(message.heldMicros);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScopeStatus>, I>>(base?: I): ScopeStatus {
+    return ScopeStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScopeStatus>, I>>(object: I): ScopeStatus {
+    const message = createBaseScopeStatus();
+    message.scope = object.scope ?? "";
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? Limits.fromPartial(object.limits)
+      : undefined;
+    message.inFlight = object.inFlight ?? 0;
+    message.windowRequests = object.windowRequests ?? 0;
+    message.windowTokens = object.windowTokens ?? 0;
+    message.daySpentMicros = object.daySpentMicros ?? 0;
+    message.monthSpentMicros = object.monthSpentMicros ?? 0;
+    message.heldMicros = object.heldMicros ?? 0;
+    return message;
+  },
+};
+
+function createBaseBudgetStatus(): BudgetStatus {
+  return { tenant: undefined, key: undefined, nowMs: 0 };
+}
+
+export const BudgetStatus: MessageFns<BudgetStatus> = {
+  encode(message: BudgetStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      ScopeStatus.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    if (message.key !== undefined) {
+      ScopeStatus.encode(message.key, writer.uint32(18).fork()).join();
+    }
+    if (message.nowMs !== 0) {
+      writer.uint32(24).int64(message.nowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BudgetStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBudgetStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = ScopeStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = ScopeStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nowMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BudgetStatus {
+    return {
+      tenant: isSet(object.tenant) ? ScopeStatus.fromJSON(object.tenant) : undefined,
+      key: isSet(object.key) ? ScopeStatus.fromJSON(object.key) : undefined,
+      nowMs: isSet(object.nowMs)
+        ? globalThis.Number(object.nowMs)
+        : isSet(object.now_ms)
+        ? globalThis.Number(object.now_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: BudgetStatus): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = ScopeStatus.toJSON(message.tenant);
+    }
+    if (message.key !== undefined) {
+      obj.key = ScopeStatus.toJSON(message.key);
+    }
+    if (message.nowMs !== 0) {
+      obj.nowMs = Math.round(message.nowMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BudgetStatus>, I>>(base?: I): BudgetStatus {
+    return BudgetStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BudgetStatus>, I>>(object: I): BudgetStatus {
+    const message = createBaseBudgetStatus();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? ScopeStatus.fromPartial(object.tenant)
+      : undefined;
+    message.key = (object.key !== undefined && object.key !== null) ? ScopeStatus.fromPartial(object.key) : undefined;
+    message.nowMs = object.nowMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrainingCost(): TrainingCost {
+  return { dataCollectionMicros: 0, labellingMicros: 0, trainingComputeMicros: 0, amortizeOverRequests: 0 };
+}
+
+export const TrainingCost: MessageFns<TrainingCost> = {
+  encode(message: TrainingCost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dataCollectionMicros !== 0) {
+      writer.uint32(8).uint64(message.dataCollectionMicros);
+    }
+    if (message.labellingMicros !== 0) {
+      writer.uint32(16).uint64(message.labellingMicros);
+    }
+    if (message.trainingComputeMicros !== 0) {
+      writer.uint32(24).uint64(message.trainingComputeMicros);
+    }
+    if (message.amortizeOverRequests !== 0) {
+      writer.uint32(32).uint64(message.amortizeOverRequests);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainingCost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainingCost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dataCollectionMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.labellingMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.trainingComputeMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amortizeOverRequests = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainingCost {
+    return {
+      dataCollectionMicros: isSet(object.dataCollectionMicros)
+        ? globalThis.Number(object.dataCollectionMicros)
+        : isSet(object.data_collection_micros)
+        ? globalThis.Number(object.data_collection_micros)
+        : 0,
+      labellingMicros: isSet(object.labellingMicros)
+        ? globalThis.Number(object.labellingMicros)
+        : isSet(object.labelling_micros)
+        ? globalThis.Number(object.labelling_micros)
+        : 0,
+      trainingComputeMicros: isSet(object.trainingComputeMicros)
+        ? globalThis.Number(object.trainingComputeMicros)
+        : isSet(object.training_compute_micros)
+        ? globalThis.Number(object.training_compute_micros)
+        : 0,
+      amortizeOverRequests: isSet(object.amortizeOverRequests)
+        ? globalThis.Number(object.amortizeOverRequests)
+        : isSet(object.amortize_over_requests)
+        ? globalThis.Number(object.amortize_over_requests)
+        : 0,
+    };
+  },
+
+  toJSON(message: TrainingCost): unknown {
+    const obj: any = {};
+    if (message.dataCollectionMicros !== 0) {
+      obj.dataCollectionMicros = Math.round(message.dataCollectionMicros);
+    }
+    if (message.labellingMicros !== 0) {
+      obj.labellingMicros = Math.round(message.labellingMicros);
+    }
+    if (message.trainingComputeMicros !== 0) {
+      obj.trainingComputeMicros = Math.round(message.trainingComputeMicros);
+    }
+    if (message.amortizeOverRequests !== 0) {
+      obj.amortizeOverRequests = Math.round(message.amortizeOverRequests);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainingCost>, I>>(base?: I): TrainingCost {
+    return TrainingCost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainingCost>, I>>(object: I): TrainingCost {
+    const message = createBaseTrainingCost();
+    message.dataCollectionMicros = object.dataCollectionMicros ?? 0;
+    message.labellingMicros = object.labellingMicros ?? 0;
+    message.trainingComputeMicros = object.trainingComputeMicros ?? 0;
+    message.amortizeOverRequests = object.amortizeOverRequests ?? 0;
+    return message;
+  },
+};
+
+function createBaseModelPrice(): ModelPrice {
+  return { model: "", unitMicros: {}, training: undefined };
+}
+
+export const ModelPrice: MessageFns<ModelPrice> = {
+  encode(message: ModelPrice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    globalThis.Object.entries(message.unitMicros).forEach(([key, value]: [string, number]) => {
+      ModelPrice_UnitMicrosEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.training !== undefined) {
+      TrainingCost.encode(message.training, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelPrice {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelPrice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = ModelPrice_UnitMicrosEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.unitMicros[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.training = TrainingCost.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelPrice {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      unitMicros: isObject(object.unitMicros)
+        ? (globalThis.Object.entries(object.unitMicros) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.unit_micros)
+        ? (globalThis.Object.entries(object.unit_micros) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      training: isSet(object.training) ? TrainingCost.fromJSON(object.training) : undefined,
+    };
+  },
+
+  toJSON(message: ModelPrice): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.unitMicros) {
+      const entries = globalThis.Object.entries(message.unitMicros) as [string, number][];
+      if (entries.length > 0) {
+        obj.unitMicros = {};
+        entries.forEach(([k, v]) => {
+          obj.unitMicros[k] = floatToJson(v);
+        });
+      }
+    }
+    if (message.training !== undefined) {
+      obj.training = TrainingCost.toJSON(message.training);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelPrice>, I>>(base?: I): ModelPrice {
+    return ModelPrice.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelPrice>, I>>(object: I): ModelPrice {
+    const message = createBaseModelPrice();
+    message.model = object.model ?? "";
+    message.unitMicros = (globalThis.Object.entries(object.unitMicros ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.training = (object.training !== undefined && object.training !== null)
+      ? TrainingCost.fromPartial(object.training)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseModelPrice_UnitMicrosEntry(): ModelPrice_UnitMicrosEntry {
+  return { key: "", value: 0 };
+}
+
+export const ModelPrice_UnitMicrosEntry: MessageFns<ModelPrice_UnitMicrosEntry> = {
+  encode(message: ModelPrice_UnitMicrosEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelPrice_UnitMicrosEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelPrice_UnitMicrosEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelPrice_UnitMicrosEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: ModelPrice_UnitMicrosEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelPrice_UnitMicrosEntry>, I>>(base?: I): ModelPrice_UnitMicrosEntry {
+    return ModelPrice_UnitMicrosEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelPrice_UnitMicrosEntry>, I>>(object: I): ModelPrice_UnitMicrosEntry {
+    const message = createBaseModelPrice_UnitMicrosEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseInfrastructureCost(): InfrastructureCost {
+  return { acceleratorSecondMicros: 0, storageMicrosPerDay: 0, networkMicrosPerRequest: 0 };
+}
+
+export const InfrastructureCost: MessageFns<InfrastructureCost> = {
+  encode(message: InfrastructureCost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acceleratorSecondMicros !== 0) {
+      writer.uint32(9).double(message.acceleratorSecondMicros);
+    }
+    if (message.storageMicrosPerDay !== 0) {
+      writer.uint32(16).uint64(message.storageMicrosPerDay);
+    }
+    if (message.networkMicrosPerRequest !== 0) {
+      writer.uint32(25).double(message.networkMicrosPerRequest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InfrastructureCost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInfrastructureCost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.acceleratorSecondMicros = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storageMicrosPerDay = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.networkMicrosPerRequest = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InfrastructureCost {
+    return {
+      acceleratorSecondMicros: isSet(object.acceleratorSecondMicros)
+        ? globalThis.Number(object.acceleratorSecondMicros)
+        : isSet(object.accelerator_second_micros)
+        ? globalThis.Number(object.accelerator_second_micros)
+        : 0,
+      storageMicrosPerDay: isSet(object.storageMicrosPerDay)
+        ? globalThis.Number(object.storageMicrosPerDay)
+        : isSet(object.storage_micros_per_day)
+        ? globalThis.Number(object.storage_micros_per_day)
+        : 0,
+      networkMicrosPerRequest: isSet(object.networkMicrosPerRequest)
+        ? globalThis.Number(object.networkMicrosPerRequest)
+        : isSet(object.network_micros_per_request)
+        ? globalThis.Number(object.network_micros_per_request)
+        : 0,
+    };
+  },
+
+  toJSON(message: InfrastructureCost): unknown {
+    const obj: any = {};
+    if (message.acceleratorSecondMicros !== 0) {
+      obj.acceleratorSecondMicros = floatToJson(message.acceleratorSecondMicros);
+    }
+    if (message.storageMicrosPerDay !== 0) {
+      obj.storageMicrosPerDay = Math.round(message.storageMicrosPerDay);
+    }
+    if (message.networkMicrosPerRequest !== 0) {
+      obj.networkMicrosPerRequest = floatToJson(message.networkMicrosPerRequest);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InfrastructureCost>, I>>(base?: I): InfrastructureCost {
+    return InfrastructureCost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InfrastructureCost>, I>>(object: I): InfrastructureCost {
+    const message = createBaseInfrastructureCost();
+    message.acceleratorSecondMicros = object.acceleratorSecondMicros ?? 0;
+    message.storageMicrosPerDay = object.storageMicrosPerDay ?? 0;
+    message.networkMicrosPerRequest = object.networkMicrosPerRequest ?? 0;
+    return message;
+  },
+};
+
+function createBaseOperationsCost(): OperationsCost {
+  return { peopleMicrosPerDay: 0 };
+}
+
+export const OperationsCost: MessageFns<OperationsCost> = {
+  encode(message: OperationsCost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peopleMicrosPerDay !== 0) {
+      writer.uint32(8).uint64(message.peopleMicrosPerDay);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OperationsCost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOperationsCost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.peopleMicrosPerDay = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OperationsCost {
+    return {
+      peopleMicrosPerDay: isSet(object.peopleMicrosPerDay)
+        ? globalThis.Number(object.peopleMicrosPerDay)
+        : isSet(object.people_micros_per_day)
+        ? globalThis.Number(object.people_micros_per_day)
+        : 0,
+    };
+  },
+
+  toJSON(message: OperationsCost): unknown {
+    const obj: any = {};
+    if (message.peopleMicrosPerDay !== 0) {
+      obj.peopleMicrosPerDay = Math.round(message.peopleMicrosPerDay);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OperationsCost>, I>>(base?: I): OperationsCost {
+    return OperationsCost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OperationsCost>, I>>(object: I): OperationsCost {
+    const message = createBaseOperationsCost();
+    message.peopleMicrosPerDay = object.peopleMicrosPerDay ?? 0;
+    return message;
+  },
+};
+
+function createBasePriceTable(): PriceTable {
+  return {
+    version: 0,
+    effectiveFromMs: 0,
+    currency: "",
+    models: [],
+    infrastructure: undefined,
+    operations: undefined,
+    createdAtMs: 0,
+  };
+}
+
+export const PriceTable: MessageFns<PriceTable> = {
+  encode(message: PriceTable, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.effectiveFromMs !== 0) {
+      writer.uint32(16).int64(message.effectiveFromMs);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    for (const v of message.models) {
+      ModelPrice.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.infrastructure !== undefined) {
+      InfrastructureCost.encode(message.infrastructure, writer.uint32(42).fork()).join();
+    }
+    if (message.operations !== undefined) {
+      OperationsCost.encode(message.operations, writer.uint32(50).fork()).join();
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(56).int64(message.createdAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PriceTable {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePriceTable();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.effectiveFromMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.models.push(ModelPrice.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.infrastructure = InfrastructureCost.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.operations = OperationsCost.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PriceTable {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      effectiveFromMs: isSet(object.effectiveFromMs)
+        ? globalThis.Number(object.effectiveFromMs)
+        : isSet(object.effective_from_ms)
+        ? globalThis.Number(object.effective_from_ms)
+        : 0,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelPrice.fromJSON(e)) : [],
+      infrastructure: isSet(object.infrastructure) ? InfrastructureCost.fromJSON(object.infrastructure) : undefined,
+      operations: isSet(object.operations) ? OperationsCost.fromJSON(object.operations) : undefined,
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: PriceTable): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.effectiveFromMs !== 0) {
+      obj.effectiveFromMs = Math.round(message.effectiveFromMs);
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ModelPrice.toJSON(e));
+    }
+    if (message.infrastructure !== undefined) {
+      obj.infrastructure = InfrastructureCost.toJSON(message.infrastructure);
+    }
+    if (message.operations !== undefined) {
+      obj.operations = OperationsCost.toJSON(message.operations);
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PriceTable>, I>>(base?: I): PriceTable {
+    return PriceTable.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PriceTable>, I>>(object: I): PriceTable {
+    const message = createBasePriceTable();
+    message.version = object.version ?? 0;
+    message.effectiveFromMs = object.effectiveFromMs ?? 0;
+    message.currency = object.currency ?? "";
+    message.models = object.models?.map((e) => ModelPrice.fromPartial(e)) || [];
+    message.infrastructure = (object.infrastructure !== undefined && object.infrastructure !== null)
+      ? InfrastructureCost.fromPartial(object.infrastructure)
+      : undefined;
+    message.operations = (object.operations !== undefined && object.operations !== null)
+      ? OperationsCost.fromPartial(object.operations)
+      : undefined;
+    message.createdAtMs = object.createdAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBasePublishPriceTableRequest(): PublishPriceTableRequest {
+  return { table: undefined };
+}
+
+export const PublishPriceTableRequest: MessageFns<PublishPriceTableRequest> = {
+  encode(message: PublishPriceTableRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.table !== undefined) {
+      PriceTable.encode(message.table, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishPriceTableRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishPriceTableRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.table = PriceTable.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishPriceTableRequest {
+    return { table: isSet(object.table) ? PriceTable.fromJSON(object.table) : undefined };
+  },
+
+  toJSON(message: PublishPriceTableRequest): unknown {
+    const obj: any = {};
+    if (message.table !== undefined) {
+      obj.table = PriceTable.toJSON(message.table);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PublishPriceTableRequest>, I>>(base?: I): PublishPriceTableRequest {
+    return PublishPriceTableRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PublishPriceTableRequest>, I>>(object: I): PublishPriceTableRequest {
+    const message = createBasePublishPriceTableRequest();
+    message.table = (object.table !== undefined && object.table !== null)
+      ? PriceTable.fromPartial(object.table)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListPriceTablesRequest(): ListPriceTablesRequest {
+  return {};
+}
+
+export const ListPriceTablesRequest: MessageFns<ListPriceTablesRequest> = {
+  encode(_: ListPriceTablesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPriceTablesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPriceTablesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListPriceTablesRequest {
+    return {};
+  },
+
+  toJSON(_: ListPriceTablesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPriceTablesRequest>, I>>(base?: I): ListPriceTablesRequest {
+    return ListPriceTablesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPriceTablesRequest>, I>>(_: I): ListPriceTablesRequest {
+    const message = createBaseListPriceTablesRequest();
+    return message;
+  },
+};
+
+function createBaseListPriceTablesResponse(): ListPriceTablesResponse {
+  return { tables: [] };
+}
+
+export const ListPriceTablesResponse: MessageFns<ListPriceTablesResponse> = {
+  encode(message: ListPriceTablesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tables) {
+      PriceTable.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPriceTablesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPriceTablesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tables.push(PriceTable.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPriceTablesResponse {
+    return {
+      tables: globalThis.Array.isArray(object?.tables) ? object.tables.map((e: any) => PriceTable.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListPriceTablesResponse): unknown {
+    const obj: any = {};
+    if (message.tables?.length) {
+      obj.tables = message.tables.map((e) => PriceTable.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPriceTablesResponse>, I>>(base?: I): ListPriceTablesResponse {
+    return ListPriceTablesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPriceTablesResponse>, I>>(object: I): ListPriceTablesResponse {
+    const message = createBaseListPriceTablesResponse();
+    message.tables = object.tables?.map((e) => PriceTable.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCostReportRequest(): CostReportRequest {
+  return { fromMs: 0, toMs: 0, groupBy: 0, tenantId: "" };
+}
+
+export const CostReportRequest: MessageFns<CostReportRequest> = {
+  encode(message: CostReportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fromMs !== 0) {
+      writer.uint32(8).int64(message.fromMs);
+    }
+    if (message.toMs !== 0) {
+      writer.uint32(16).int64(message.toMs);
+    }
+    if (message.groupBy !== 0) {
+      writer.uint32(24).int32(message.groupBy);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(34).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostReportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostReportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.fromMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.toMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.groupBy = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostReportRequest {
+    return {
+      fromMs: isSet(object.fromMs)
+        ? globalThis.Number(object.fromMs)
+        : isSet(object.from_ms)
+        ? globalThis.Number(object.from_ms)
+        : 0,
+      toMs: isSet(object.toMs)
+        ? globalThis.Number(object.toMs)
+        : isSet(object.to_ms)
+        ? globalThis.Number(object.to_ms)
+        : 0,
+      groupBy: isSet(object.groupBy)
+        ? costGroupingFromJSON(object.groupBy)
+        : isSet(object.group_by)
+        ? costGroupingFromJSON(object.group_by)
+        : 0,
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CostReportRequest): unknown {
+    const obj: any = {};
+    if (message.fromMs !== 0) {
+      obj.fromMs = Math.round(message.fromMs);
+    }
+    if (message.toMs !== 0) {
+      obj.toMs = Math.round(message.toMs);
+    }
+    if (message.groupBy !== 0) {
+      obj.groupBy = costGroupingToJSON(message.groupBy);
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostReportRequest>, I>>(base?: I): CostReportRequest {
+    return CostReportRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostReportRequest>, I>>(object: I): CostReportRequest {
+    const message = createBaseCostReportRequest();
+    message.fromMs = object.fromMs ?? 0;
+    message.toMs = object.toMs ?? 0;
+    message.groupBy = object.groupBy ?? 0;
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseCostBreakdown(): CostBreakdown {
+  return {
+    infrastructureMicros: 0,
+    trainingMicros: 0,
+    operationsMicros: 0,
+    totalMicros: 0,
+    infrastructureShare: 0,
+    trainingShare: 0,
+    operationsShare: 0,
+  };
+}
+
+export const CostBreakdown: MessageFns<CostBreakdown> = {
+  encode(message: CostBreakdown, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.infrastructureMicros !== 0) {
+      writer.uint32(8).uint64(message.infrastructureMicros);
+    }
+    if (message.trainingMicros !== 0) {
+      writer.uint32(16).uint64(message.trainingMicros);
+    }
+    if (message.operationsMicros !== 0) {
+      writer.uint32(24).uint64(message.operationsMicros);
+    }
+    if (message.totalMicros !== 0) {
+      writer.uint32(32).uint64(message.totalMicros);
+    }
+    if (message.infrastructureShare !== 0) {
+      writer.uint32(41).double(message.infrastructureShare);
+    }
+    if (message.trainingShare !== 0) {
+      writer.uint32(49).double(message.trainingShare);
+    }
+    if (message.operationsShare !== 0) {
+      writer.uint32(57).double(message.operationsShare);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostBreakdown {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostBreakdown();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.infrastructureMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.trainingMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.operationsMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.totalMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.infrastructureShare = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.trainingShare = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.operationsShare = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostBreakdown {
+    return {
+      infrastructureMicros: isSet(object.infrastructureMicros)
+        ? globalThis.Number(object.infrastructureMicros)
+        : isSet(object.infrastructure_micros)
+        ? globalThis.Number(object.infrastructure_micros)
+        : 0,
+      trainingMicros: isSet(object.trainingMicros)
+        ? globalThis.Number(object.trainingMicros)
+        : isSet(object.training_micros)
+        ? globalThis.Number(object.training_micros)
+        : 0,
+      operationsMicros: isSet(object.operationsMicros)
+        ? globalThis.Number(object.operationsMicros)
+        : isSet(object.operations_micros)
+        ? globalThis.Number(object.operations_micros)
+        : 0,
+      totalMicros: isSet(object.totalMicros)
+        ? globalThis.Number(object.totalMicros)
+        : isSet(object.total_micros)
+        ? globalThis.Number(object.total_micros)
+        : 0,
+      infrastructureShare: isSet(object.infrastructureShare)
+        ? globalThis.Number(object.infrastructureShare)
+        : isSet(object.infrastructure_share)
+        ? globalThis.Number(object.infrastructure_share)
+        : 0,
+      trainingShare: isSet(object.trainingShare)
+        ? globalThis.Number(object.trainingShare)
+        : isSet(object.training_share)
+        ? globalThis.Number(object.training_share)
+        : 0,
+      operationsShare: isSet(object.operationsShare)
+        ? globalThis.Number(object.operationsShare)
+        : isSet(object.operations_share)
+        ? globalThis.Number(object.operations_share)
+        : 0,
+    };
+  },
+
+  toJSON(message: CostBreakdown): unknown {
+    const obj: any = {};
+    if (message.infrastructureMicros !== 0) {
+      obj.infrastructureMicros = Math.round(message.infrastructureMicros);
+    }
+    if (message.trainingMicros !== 0) {
+      obj.trainingMicros = Math.round(message.trainingMicros);
+    }
+    if (message.operationsMicros !== 0) {
+      obj.operationsMicros = Math.round(message.operationsMicros);
+    }
+    if (message.totalMicros !== 0) {
+      obj.totalMicros = Math.round(message.totalMicros);
+    }
+    if (message.infrastructureShare !== 0) {
+      obj.infrastructureShare = floatToJson(message.infrastructureShare);
+    }
+    if (message.trainingShare !== 0) {
+      obj.trainingShare = floatToJson(message.trainingShare);
+    }
+    if (message.operationsShare !== 0) {
+      obj.operationsShare = floatToJson(message.operationsShare);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostBreakdown>, I>>(base?: I): CostBreakdown {
+    return CostBreakdown.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostBreakdown>, I>>(object: I): CostBreakdown {
+    const message = createBaseCostBreakdown();
+    message.infrastructureMicros = object.infrastructureMicros ?? 0;
+    message.trainingMicros = object.trainingMicros ?? 0;
+    message.operationsMicros = object.operationsMicros ?? 0;
+    message.totalMicros = object.totalMicros ?? 0;
+    message.infrastructureShare = object.infrastructureShare ?? 0;
+    message.trainingShare = object.trainingShare ?? 0;
+    message.operationsShare = object.operationsShare ?? 0;
+    return message;
+  },
+};
+
+function createBaseQualityOfService(): QualityOfService {
+  return { p95LatencyMs: 0, p95ComputeMs: 0, errorRate: 0, settled: 0, released: 0 };
+}
+
+export const QualityOfService: MessageFns<QualityOfService> = {
+  encode(message: QualityOfService, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.p95LatencyMs !== 0) {
+      writer.uint32(9).double(message.p95LatencyMs);
+    }
+    if (message.p95ComputeMs !== 0) {
+      writer.uint32(17).double(message.p95ComputeMs);
+    }
+    if (message.errorRate !== 0) {
+      writer.uint32(25).double(message.errorRate);
+    }
+    if (message.settled !== 0) {
+      writer.uint32(32).uint64(message.settled);
+    }
+    if (message.released !== 0) {
+      writer.uint32(40).uint64(message.released);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QualityOfService {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQualityOfService();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.p95LatencyMs = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.p95ComputeMs = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.errorRate = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.settled = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.released = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QualityOfService {
+    return {
+      p95LatencyMs: isSet(object.p95LatencyMs)
+        ? globalThis.Number(object.p95LatencyMs)
+        : isSet(object.p95_latency_ms)
+        ? globalThis.Number(object.p95_latency_ms)
+        : 0,
+      p95ComputeMs: isSet(object.p95ComputeMs)
+        ? globalThis.Number(object.p95ComputeMs)
+        : isSet(object.p95_compute_ms)
+        ? globalThis.Number(object.p95_compute_ms)
+        : 0,
+      errorRate: isSet(object.errorRate)
+        ? globalThis.Number(object.errorRate)
+        : isSet(object.error_rate)
+        ? globalThis.Number(object.error_rate)
+        : 0,
+      settled: isSet(object.settled) ? globalThis.Number(object.settled) : 0,
+      released: isSet(object.released) ? globalThis.Number(object.released) : 0,
+    };
+  },
+
+  toJSON(message: QualityOfService): unknown {
+    const obj: any = {};
+    if (message.p95LatencyMs !== 0) {
+      obj.p95LatencyMs = floatToJson(message.p95LatencyMs);
+    }
+    if (message.p95ComputeMs !== 0) {
+      obj.p95ComputeMs = floatToJson(message.p95ComputeMs);
+    }
+    if (message.errorRate !== 0) {
+      obj.errorRate = floatToJson(message.errorRate);
+    }
+    if (message.settled !== 0) {
+      obj.settled = Math.round(message.settled);
+    }
+    if (message.released !== 0) {
+      obj.released = Math.round(message.released);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QualityOfService>, I>>(base?: I): QualityOfService {
+    return QualityOfService.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QualityOfService>, I>>(object: I): QualityOfService {
+    const message = createBaseQualityOfService();
+    message.p95LatencyMs = object.p95LatencyMs ?? 0;
+    message.p95ComputeMs = object.p95ComputeMs ?? 0;
+    message.errorRate = object.errorRate ?? 0;
+    message.settled = object.settled ?? 0;
+    message.released = object.released ?? 0;
+    return message;
+  },
+};
+
+function createBaseCostRow(): CostRow {
+  return { key: "", requests: 0, tokens: 0, acceleratorSeconds: 0, revenueMicros: 0, cost: undefined, qos: undefined };
+}
+
+export const CostRow: MessageFns<CostRow> = {
+  encode(message: CostRow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.requests !== 0) {
+      writer.uint32(16).uint64(message.requests);
+    }
+    if (message.tokens !== 0) {
+      writer.uint32(24).uint64(message.tokens);
+    }
+    if (message.acceleratorSeconds !== 0) {
+      writer.uint32(33).double(message.acceleratorSeconds);
+    }
+    if (message.revenueMicros !== 0) {
+      writer.uint32(40).uint64(message.revenueMicros);
+    }
+    if (message.cost !== undefined) {
+      CostBreakdown.encode(message.cost, writer.uint32(50).fork()).join();
+    }
+    if (message.qos !== undefined) {
+      QualityOfService.encode(message.qos, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostRow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostRow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requests = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tokens = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.acceleratorSeconds = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.revenueMicros = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cost = CostBreakdown.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.qos = QualityOfService.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostRow {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      requests: isSet(object.requests) ? globalThis.Number(object.requests) : 0,
+      tokens: isSet(object.tokens) ? globalThis.Number(object.tokens) : 0,
+      acceleratorSeconds: isSet(object.acceleratorSeconds)
+        ? globalThis.Number(object.acceleratorSeconds)
+        : isSet(object.accelerator_seconds)
+        ? globalThis.Number(object.accelerator_seconds)
+        : 0,
+      revenueMicros: isSet(object.revenueMicros)
+        ? globalThis.Number(object.revenueMicros)
+        : isSet(object.revenue_micros)
+        ? globalThis.Number(object.revenue_micros)
+        : 0,
+      cost: isSet(object.cost) ? CostBreakdown.fromJSON(object.cost) : undefined,
+      qos: isSet(object.qos) ? QualityOfService.fromJSON(object.qos) : undefined,
+    };
+  },
+
+  toJSON(message: CostRow): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.requests !== 0) {
+      obj.requests = Math.round(message.requests);
+    }
+    if (message.tokens !== 0) {
+      obj.tokens = Math.round(message.tokens);
+    }
+    if (message.acceleratorSeconds !== 0) {
+      obj.acceleratorSeconds = floatToJson(message.acceleratorSeconds);
+    }
+    if (message.revenueMicros !== 0) {
+      obj.revenueMicros = Math.round(message.revenueMicros);
+    }
+    if (message.cost !== undefined) {
+      obj.cost = CostBreakdown.toJSON(message.cost);
+    }
+    if (message.qos !== undefined) {
+      obj.qos = QualityOfService.toJSON(message.qos);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostRow>, I>>(base?: I): CostRow {
+    return CostRow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostRow>, I>>(object: I): CostRow {
+    const message = createBaseCostRow();
+    message.key = object.key ?? "";
+    message.requests = object.requests ?? 0;
+    message.tokens = object.tokens ?? 0;
+    message.acceleratorSeconds = object.acceleratorSeconds ?? 0;
+    message.revenueMicros = object.revenueMicros ?? 0;
+    message.cost = (object.cost !== undefined && object.cost !== null)
+      ? CostBreakdown.fromPartial(object.cost)
+      : undefined;
+    message.qos = (object.qos !== undefined && object.qos !== null)
+      ? QualityOfService.fromPartial(object.qos)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCostReport(): CostReport {
+  return { rows: [], total: undefined, currency: "", fromMs: 0, toMs: 0 };
+}
+
+export const CostReport: MessageFns<CostReport> = {
+  encode(message: CostReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rows) {
+      CostRow.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      CostRow.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    if (message.fromMs !== 0) {
+      writer.uint32(32).int64(message.fromMs);
+    }
+    if (message.toMs !== 0) {
+      writer.uint32(40).int64(message.toMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rows.push(CostRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = CostRow.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.toMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostReport {
+    return {
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => CostRow.fromJSON(e)) : [],
+      total: isSet(object.total) ? CostRow.fromJSON(object.total) : undefined,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      fromMs: isSet(object.fromMs)
+        ? globalThis.Number(object.fromMs)
+        : isSet(object.from_ms)
+        ? globalThis.Number(object.from_ms)
+        : 0,
+      toMs: isSet(object.toMs)
+        ? globalThis.Number(object.toMs)
+        : isSet(object.to_ms)
+        ? globalThis.Number(object.to_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CostReport): unknown {
+    const obj: any = {};
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => CostRow.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = CostRow.toJSON(message.total);
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.fromMs !== 0) {
+      obj.fromMs = Math.round(message.fromMs);
+    }
+    if (message.toMs !== 0) {
+      obj.toMs = Math.round(message.toMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostReport>, I>>(base?: I): CostReport {
+    return CostReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostReport>, I>>(object: I): CostReport {
+    const message = createBaseCostReport();
+    message.rows = object.rows?.map((e) => CostRow.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null)
+      ? CostRow.fromPartial(object.total)
+      : undefined;
+    message.currency = object.currency ?? "";
+    message.fromMs = object.fromMs ?? 0;
+    message.toMs = object.toMs ?? 0;
     return message;
   },
 };
@@ -2096,6 +5412,90 @@ export const BillingServiceService = {
     responseSerialize: (value: ListUsageResponse): Buffer => Buffer.from(ListUsageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListUsageResponse => ListUsageResponse.decode(value),
   },
+  /** Lists tenants, oldest first. */
+  listTenants: {
+    path: "/aigc.v1.BillingService/ListTenants" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTenantsRequest): Buffer => Buffer.from(ListTenantsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTenantsRequest => ListTenantsRequest.decode(value),
+    responseSerialize: (value: ListTenantsResponse): Buffer => Buffer.from(ListTenantsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTenantsResponse => ListTenantsResponse.decode(value),
+  },
+  /** Changes a tenant's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateTenant: {
+    path: "/aigc.v1.BillingService/UpdateTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateTenantRequest): Buffer => Buffer.from(UpdateTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateTenantRequest => UpdateTenantRequest.decode(value),
+    responseSerialize: (value: Tenant): Buffer => Buffer.from(Tenant.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Tenant => Tenant.decode(value),
+  },
+  /** Lists a tenant's API keys (never their secrets). */
+  listApiKeys: {
+    path: "/aigc.v1.BillingService/ListApiKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApiKeysRequest): Buffer => Buffer.from(ListApiKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApiKeysRequest => ListApiKeysRequest.decode(value),
+    responseSerialize: (value: ListApiKeysResponse): Buffer => Buffer.from(ListApiKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApiKeysResponse => ListApiKeysResponse.decode(value),
+  },
+  /** Changes a key's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateApiKey: {
+    path: "/aigc.v1.BillingService/UpdateApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateApiKeyRequest): Buffer => Buffer.from(UpdateApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateApiKeyRequest => UpdateApiKeyRequest.decode(value),
+    responseSerialize: (value: ApiKey): Buffer => Buffer.from(ApiKey.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApiKey => ApiKey.decode(value),
+  },
+  /** Spend, holds and rate windows of a tenant (and optionally one key) right now. */
+  getBudgetStatus: {
+    path: "/aigc.v1.BillingService/GetBudgetStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBudgetStatusRequest): Buffer =>
+      Buffer.from(GetBudgetStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBudgetStatusRequest => GetBudgetStatusRequest.decode(value),
+    responseSerialize: (value: BudgetStatus): Buffer => Buffer.from(BudgetStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BudgetStatus => BudgetStatus.decode(value),
+  },
+  /** Adds a price table version; it applies to work that happens at or after its effective time. */
+  publishPriceTable: {
+    path: "/aigc.v1.BillingService/PublishPriceTable" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PublishPriceTableRequest): Buffer =>
+      Buffer.from(PublishPriceTableRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishPriceTableRequest => PublishPriceTableRequest.decode(value),
+    responseSerialize: (value: PriceTable): Buffer => Buffer.from(PriceTable.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PriceTable => PriceTable.decode(value),
+  },
+  /** Lists price table versions, newest first. */
+  listPriceTables: {
+    path: "/aigc.v1.BillingService/ListPriceTables" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPriceTablesRequest): Buffer =>
+      Buffer.from(ListPriceTablesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPriceTablesRequest => ListPriceTablesRequest.decode(value),
+    responseSerialize: (value: ListPriceTablesResponse): Buffer =>
+      Buffer.from(ListPriceTablesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPriceTablesResponse => ListPriceTablesResponse.decode(value),
+  },
+  /** Cost of the platform split into infrastructure, model training and operations, grouped. */
+  getCostReport: {
+    path: "/aigc.v1.BillingService/GetCostReport" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CostReportRequest): Buffer => Buffer.from(CostReportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CostReportRequest => CostReportRequest.decode(value),
+    responseSerialize: (value: CostReport): Buffer => Buffer.from(CostReport.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CostReport => CostReport.decode(value),
+  },
 } as const;
 
 export interface BillingServiceServer extends UntypedServiceImplementation {
@@ -2115,6 +5515,22 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, RevokeApiKeyResponse>;
   /** Lists the usage recorded in the ledger, filtered. */
   listUsage: handleUnaryCall<ListUsageRequest, ListUsageResponse>;
+  /** Lists tenants, oldest first. */
+  listTenants: handleUnaryCall<ListTenantsRequest, ListTenantsResponse>;
+  /** Changes a tenant's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateTenant: handleUnaryCall<UpdateTenantRequest, Tenant>;
+  /** Lists a tenant's API keys (never their secrets). */
+  listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
+  /** Changes a key's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateApiKey: handleUnaryCall<UpdateApiKeyRequest, ApiKey>;
+  /** Spend, holds and rate windows of a tenant (and optionally one key) right now. */
+  getBudgetStatus: handleUnaryCall<GetBudgetStatusRequest, BudgetStatus>;
+  /** Adds a price table version; it applies to work that happens at or after its effective time. */
+  publishPriceTable: handleUnaryCall<PublishPriceTableRequest, PriceTable>;
+  /** Lists price table versions, newest first. */
+  listPriceTables: handleUnaryCall<ListPriceTablesRequest, ListPriceTablesResponse>;
+  /** Cost of the platform split into infrastructure, model training and operations, grouped. */
+  getCostReport: handleUnaryCall<CostReportRequest, CostReport>;
 }
 
 export interface BillingServiceClient extends Client {
@@ -2246,6 +5662,134 @@ export interface BillingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListUsageResponse) => void,
   ): ClientUnaryCall;
+  /** Lists tenants, oldest first. */
+  listTenants(
+    request: ListTenantsRequest,
+    callback: (error: ServiceError | null, response: ListTenantsResponse) => void,
+  ): ClientUnaryCall;
+  listTenants(
+    request: ListTenantsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTenantsResponse) => void,
+  ): ClientUnaryCall;
+  listTenants(
+    request: ListTenantsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTenantsResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes a tenant's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateTenant(
+    request: UpdateTenantRequest,
+    callback: (error: ServiceError | null, response: Tenant) => void,
+  ): ClientUnaryCall;
+  updateTenant(
+    request: UpdateTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Tenant) => void,
+  ): ClientUnaryCall;
+  updateTenant(
+    request: UpdateTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Tenant) => void,
+  ): ClientUnaryCall;
+  /** Lists a tenant's API keys (never their secrets). */
+  listApiKeys(
+    request: ListApiKeysRequest,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes a key's name or limits; gateways hear of it on aigc.keys.changed. */
+  updateApiKey(
+    request: UpdateApiKeyRequest,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  updateApiKey(
+    request: UpdateApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  updateApiKey(
+    request: UpdateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApiKey) => void,
+  ): ClientUnaryCall;
+  /** Spend, holds and rate windows of a tenant (and optionally one key) right now. */
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    callback: (error: ServiceError | null, response: BudgetStatus) => void,
+  ): ClientUnaryCall;
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BudgetStatus) => void,
+  ): ClientUnaryCall;
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BudgetStatus) => void,
+  ): ClientUnaryCall;
+  /** Adds a price table version; it applies to work that happens at or after its effective time. */
+  publishPriceTable(
+    request: PublishPriceTableRequest,
+    callback: (error: ServiceError | null, response: PriceTable) => void,
+  ): ClientUnaryCall;
+  publishPriceTable(
+    request: PublishPriceTableRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PriceTable) => void,
+  ): ClientUnaryCall;
+  publishPriceTable(
+    request: PublishPriceTableRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PriceTable) => void,
+  ): ClientUnaryCall;
+  /** Lists price table versions, newest first. */
+  listPriceTables(
+    request: ListPriceTablesRequest,
+    callback: (error: ServiceError | null, response: ListPriceTablesResponse) => void,
+  ): ClientUnaryCall;
+  listPriceTables(
+    request: ListPriceTablesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPriceTablesResponse) => void,
+  ): ClientUnaryCall;
+  listPriceTables(
+    request: ListPriceTablesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPriceTablesResponse) => void,
+  ): ClientUnaryCall;
+  /** Cost of the platform split into infrastructure, model training and operations, grouped. */
+  getCostReport(
+    request: CostReportRequest,
+    callback: (error: ServiceError | null, response: CostReport) => void,
+  ): ClientUnaryCall;
+  getCostReport(
+    request: CostReportRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CostReport) => void,
+  ): ClientUnaryCall;
+  getCostReport(
+    request: CostReportRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CostReport) => void,
+  ): ClientUnaryCall;
 }
 
 export const BillingServiceClient = makeGenericClientConstructor(
@@ -2256,6 +5800,10 @@ export const BillingServiceClient = makeGenericClientConstructor(
   service: typeof BillingServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
@@ -2279,6 +5827,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
