@@ -15,7 +15,9 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
   type handleBidiStreamingCall,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -171,6 +173,13 @@ export interface CheckRequest {
   text: string;
   stage: CheckStage;
   mode: ModerationMode;
+  /**
+   * The text as raw bytes, validated as strict UTF-8 (INVALID_ARGUMENT otherwise); used when set
+   * instead of `text`.
+   */
+  textUtf8: Buffer;
+  /** Content category of the request (e.g. "children"), for presets and review routing; optional. */
+  contentCategory: string;
 }
 
 export interface CheckStreamRequest {
@@ -207,6 +216,8 @@ export interface CheckResponse {
   /** Id of the review item, when verdict is REVIEW. */
   reviewId: string;
   lexiconVersion: number;
+  /** Why the verdict is what it is, in one line (e.g. "lexicon: violence term (severity 4)"). */
+  reason: string;
 }
 
 export interface LexiconTerm {
@@ -228,6 +239,30 @@ export interface RemoveTermsRequest {
 export interface LexiconChange {
   version: number;
   changed: number;
+  /** Terms in the lexicon after the change. */
+  total: number;
+}
+
+/**
+ * One piece of a term file. The file is UTF-8, one term a line:
+ * `term<TAB>category<TAB>severity[<TAB>allow]`; empty lines and lines starting with `#` are skipped.
+ */
+export interface ImportTermsChunk {
+  data: Buffer;
+  /** Set on the first chunk: replace the whole lexicon instead of merging into it. */
+  replace: boolean;
+}
+
+export interface GetLexiconInfoRequest {
+}
+
+export interface LexiconInfo {
+  version: number;
+  terms: number;
+  allowed: number;
+  /** Wall time the serving index took to build, in milliseconds. */
+  buildMs: number;
+  categories: string[];
 }
 
 export interface ExportTermsRequest {
@@ -239,6 +274,10 @@ export interface ReviewItem {
   findings: Finding[];
   scores: CategoryScore[];
   createdAtMs: number;
+  stage: CheckStage;
+  /** Scores of the independent scorers (lexicon, model, rules), whose disagreement queued the item. */
+  scorerScores: CategoryScore[];
+  category: string;
 }
 
 export interface ListReviewsRequest {
@@ -255,13 +294,91 @@ export interface DecideReviewRequest {
   /** Spans the reviewer rejects; they become lexicon candidates. */
   rejectedSpans: string[];
   reviewer: string;
+  /** The token ClaimReview returned; only the claimer decides. */
+  claimToken: string;
+  /** Category of the rejected spans; default the item's category. */
+  category: string;
 }
 
 export interface DecideReviewResponse {
+  /** Candidates created or seen again from the rejected spans. */
+  candidates: number;
+}
+
+export interface ClaimReviewRequest {
+  reviewer: string;
+  /** How long to wait for an item when the queue is empty, in milliseconds (default 0: answer at once). */
+  waitMs: number;
+}
+
+export interface ClaimReviewResponse {
+  /** Unset when the queue is empty. */
+  item: ReviewItem | undefined;
+  claimToken: string;
+  /** When the claim lapses and the item returns to the queue (epoch ms). */
+  claimExpiresAtMs: number;
+}
+
+/** A span reviewers rejected, waiting for an admin to accept it into the lexicon. */
+export interface LexiconCandidate {
+  term: string;
+  category: string;
+  /** Times reviewers rejected it. */
+  count: number;
+  firstSeenMs: number;
+  reviewIds: string[];
+}
+
+export interface ListCandidatesRequest {
+  limit: number;
+}
+
+export interface ListCandidatesResponse {
+  candidates: LexiconCandidate[];
+}
+
+export interface AcceptCandidatesRequest {
+  terms: string[];
+  /** Severity given to accepted terms (default 3). */
+  severity: number;
+  /** Category override; default each candidate's own. */
+  category: string;
+  /** Dismiss the candidates instead of accepting them. */
+  dismiss: boolean;
+}
+
+export interface AcceptCandidatesResponse {
+  accepted: number;
+  dismissed: number;
+  lexiconVersion: number;
+}
+
+export interface GetPresetsRequest {
+  /** One category; all when empty. */
+  category: string;
+}
+
+/** Generation controls for one content category. */
+export interface GenerationPreset {
+  category: string;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  repetitionPenalty: number;
+  /** Lexicon categories that must never appear in this category's output. */
+  blockedCategories: string[];
+  /** Post-check mode for this category's outputs. */
+  outputMode: ModerationMode;
+  /** A safety instruction the orchestrator prepends to the prompt. */
+  systemPrompt: string;
+}
+
+export interface GetPresetsResponse {
+  presets: GenerationPreset[];
 }
 
 function createBaseCheckRequest(): CheckRequest {
-  return { text: "", stage: 0, mode: 0 };
+  return { text: "", stage: 0, mode: 0, textUtf8: Buffer.alloc(0), contentCategory: "" };
 }
 
 export const CheckRequest: MessageFns<CheckRequest> = {
@@ -274,6 +391,12 @@ export const CheckRequest: MessageFns<CheckRequest> = {
     }
     if (message.mode !== 0) {
       writer.uint32(24).int32(message.mode);
+    }
+    if (message.textUtf8.length !== 0) {
+      writer.uint32(34).bytes(message.textUtf8);
+    }
+    if (message.contentCategory !== "") {
+      writer.uint32(42).string(message.contentCategory);
     }
     return writer;
   },
@@ -315,6 +438,22 @@ export const CheckRequest: MessageFns<CheckRequest> = {
             message.mode = reader.int32() as any;
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.textUtf8 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.contentCategory = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -332,6 +471,16 @@ export const CheckRequest: MessageFns<CheckRequest> = {
       text: isSet(object.text) ? globalThis.String(object.text) : "",
       stage: isSet(object.stage) ? checkStageFromJSON(object.stage) : 0,
       mode: isSet(object.mode) ? moderationModeFromJSON(object.mode) : 0,
+      textUtf8: isSet(object.textUtf8)
+        ? Buffer.from(bytesFromBase64(object.textUtf8))
+        : isSet(object.text_utf8)
+        ? Buffer.from(bytesFromBase64(object.text_utf8))
+        : Buffer.alloc(0),
+      contentCategory: isSet(object.contentCategory)
+        ? globalThis.String(object.contentCategory)
+        : isSet(object.content_category)
+        ? globalThis.String(object.content_category)
+        : "",
     };
   },
 
@@ -346,6 +495,12 @@ export const CheckRequest: MessageFns<CheckRequest> = {
     if (message.mode !== 0) {
       obj.mode = moderationModeToJSON(message.mode);
     }
+    if (message.textUtf8.length !== 0) {
+      obj.textUtf8 = base64FromBytes(message.textUtf8);
+    }
+    if (message.contentCategory !== "") {
+      obj.contentCategory = message.contentCategory;
+    }
     return obj;
   },
 
@@ -357,6 +512,8 @@ export const CheckRequest: MessageFns<CheckRequest> = {
     message.text = object.text ?? "";
     message.stage = object.stage ?? 0;
     message.mode = object.mode ?? 0;
+    message.textUtf8 = object.textUtf8 ?? Buffer.alloc(0);
+    message.contentCategory = object.contentCategory ?? "";
     return message;
   },
 };
@@ -713,7 +870,7 @@ export const CategoryScore: MessageFns<CategoryScore> = {
 };
 
 function createBaseCheckResponse(): CheckResponse {
-  return { verdict: 0, findings: [], scores: [], maskedText: "", reviewId: "", lexiconVersion: 0 };
+  return { verdict: 0, findings: [], scores: [], maskedText: "", reviewId: "", lexiconVersion: 0, reason: "" };
 }
 
 export const CheckResponse: MessageFns<CheckResponse> = {
@@ -735,6 +892,9 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     }
     if (message.lexiconVersion !== 0) {
       writer.uint32(48).uint64(message.lexiconVersion);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
     }
     return writer;
   },
@@ -800,6 +960,14 @@ export const CheckResponse: MessageFns<CheckResponse> = {
             message.lexiconVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -832,6 +1000,7 @@ export const CheckResponse: MessageFns<CheckResponse> = {
         : isSet(object.lexicon_version)
         ? globalThis.Number(object.lexicon_version)
         : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -855,6 +1024,9 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     if (message.lexiconVersion !== 0) {
       obj.lexiconVersion = Math.round(message.lexiconVersion);
     }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
     return obj;
   },
 
@@ -869,6 +1041,7 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     message.maskedText = object.maskedText ?? "";
     message.reviewId = object.reviewId ?? "";
     message.lexiconVersion = object.lexiconVersion ?? 0;
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -1127,7 +1300,7 @@ export const RemoveTermsRequest: MessageFns<RemoveTermsRequest> = {
 };
 
 function createBaseLexiconChange(): LexiconChange {
-  return { version: 0, changed: 0 };
+  return { version: 0, changed: 0, total: 0 };
 }
 
 export const LexiconChange: MessageFns<LexiconChange> = {
@@ -1137,6 +1310,9 @@ export const LexiconChange: MessageFns<LexiconChange> = {
     }
     if (message.changed !== 0) {
       writer.uint32(16).uint32(message.changed);
+    }
+    if (message.total !== 0) {
+      writer.uint32(24).uint32(message.total);
     }
     return writer;
   },
@@ -1170,6 +1346,14 @@ export const LexiconChange: MessageFns<LexiconChange> = {
             message.changed = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.total = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1186,6 +1370,7 @@ export const LexiconChange: MessageFns<LexiconChange> = {
     return {
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
       changed: isSet(object.changed) ? globalThis.Number(object.changed) : 0,
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
     };
   },
 
@@ -1197,6 +1382,9 @@ export const LexiconChange: MessageFns<LexiconChange> = {
     if (message.changed !== 0) {
       obj.changed = Math.round(message.changed);
     }
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
     return obj;
   },
 
@@ -1207,6 +1395,283 @@ export const LexiconChange: MessageFns<LexiconChange> = {
     const message = createBaseLexiconChange();
     message.version = object.version ?? 0;
     message.changed = object.changed ?? 0;
+    message.total = object.total ?? 0;
+    return message;
+  },
+};
+
+function createBaseImportTermsChunk(): ImportTermsChunk {
+  return { data: Buffer.alloc(0), replace: false };
+}
+
+export const ImportTermsChunk: MessageFns<ImportTermsChunk> = {
+  encode(message: ImportTermsChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    if (message.replace !== false) {
+      writer.uint32(16).bool(message.replace);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportTermsChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportTermsChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replace = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportTermsChunk {
+    return {
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      replace: isSet(object.replace) ? globalThis.Boolean(object.replace) : false,
+    };
+  },
+
+  toJSON(message: ImportTermsChunk): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.replace !== false) {
+      obj.replace = message.replace;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportTermsChunk>, I>>(base?: I): ImportTermsChunk {
+    return ImportTermsChunk.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportTermsChunk>, I>>(object: I): ImportTermsChunk {
+    const message = createBaseImportTermsChunk();
+    message.data = object.data ?? Buffer.alloc(0);
+    message.replace = object.replace ?? false;
+    return message;
+  },
+};
+
+function createBaseGetLexiconInfoRequest(): GetLexiconInfoRequest {
+  return {};
+}
+
+export const GetLexiconInfoRequest: MessageFns<GetLexiconInfoRequest> = {
+  encode(_: GetLexiconInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetLexiconInfoRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetLexiconInfoRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetLexiconInfoRequest {
+    return {};
+  },
+
+  toJSON(_: GetLexiconInfoRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetLexiconInfoRequest>, I>>(base?: I): GetLexiconInfoRequest {
+    return GetLexiconInfoRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetLexiconInfoRequest>, I>>(_: I): GetLexiconInfoRequest {
+    const message = createBaseGetLexiconInfoRequest();
+    return message;
+  },
+};
+
+function createBaseLexiconInfo(): LexiconInfo {
+  return { version: 0, terms: 0, allowed: 0, buildMs: 0, categories: [] };
+}
+
+export const LexiconInfo: MessageFns<LexiconInfo> = {
+  encode(message: LexiconInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint64(message.version);
+    }
+    if (message.terms !== 0) {
+      writer.uint32(16).uint32(message.terms);
+    }
+    if (message.allowed !== 0) {
+      writer.uint32(24).uint32(message.allowed);
+    }
+    if (message.buildMs !== 0) {
+      writer.uint32(33).double(message.buildMs);
+    }
+    for (const v of message.categories) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LexiconInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLexiconInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.terms = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allowed = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.buildMs = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.categories.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LexiconInfo {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      terms: isSet(object.terms) ? globalThis.Number(object.terms) : 0,
+      allowed: isSet(object.allowed) ? globalThis.Number(object.allowed) : 0,
+      buildMs: isSet(object.buildMs)
+        ? globalThis.Number(object.buildMs)
+        : isSet(object.build_ms)
+        ? globalThis.Number(object.build_ms)
+        : 0,
+      categories: globalThis.Array.isArray(object?.categories)
+        ? object.categories.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LexiconInfo): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.terms !== 0) {
+      obj.terms = Math.round(message.terms);
+    }
+    if (message.allowed !== 0) {
+      obj.allowed = Math.round(message.allowed);
+    }
+    if (message.buildMs !== 0) {
+      obj.buildMs = floatToJson(message.buildMs);
+    }
+    if (message.categories?.length) {
+      obj.categories = message.categories;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LexiconInfo>, I>>(base?: I): LexiconInfo {
+    return LexiconInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LexiconInfo>, I>>(object: I): LexiconInfo {
+    const message = createBaseLexiconInfo();
+    message.version = object.version ?? 0;
+    message.terms = object.terms ?? 0;
+    message.allowed = object.allowed ?? 0;
+    message.buildMs = object.buildMs ?? 0;
+    message.categories = object.categories?.map((e) => e) || [];
     return message;
   },
 };
@@ -1264,7 +1729,7 @@ export const ExportTermsRequest: MessageFns<ExportTermsRequest> = {
 };
 
 function createBaseReviewItem(): ReviewItem {
-  return { id: "", text: "", findings: [], scores: [], createdAtMs: 0 };
+  return { id: "", text: "", findings: [], scores: [], createdAtMs: 0, stage: 0, scorerScores: [], category: "" };
 }
 
 export const ReviewItem: MessageFns<ReviewItem> = {
@@ -1283,6 +1748,15 @@ export const ReviewItem: MessageFns<ReviewItem> = {
     }
     if (message.createdAtMs !== 0) {
       writer.uint32(40).int64(message.createdAtMs);
+    }
+    if (message.stage !== 0) {
+      writer.uint32(48).int32(message.stage);
+    }
+    for (const v of message.scorerScores) {
+      CategoryScore.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.category !== "") {
+      writer.uint32(66).string(message.category);
     }
     return writer;
   },
@@ -1340,6 +1814,30 @@ export const ReviewItem: MessageFns<ReviewItem> = {
             message.createdAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stage = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.scorerScores.push(CategoryScore.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1363,6 +1861,13 @@ export const ReviewItem: MessageFns<ReviewItem> = {
         : isSet(object.created_at_ms)
         ? globalThis.Number(object.created_at_ms)
         : 0,
+      stage: isSet(object.stage) ? checkStageFromJSON(object.stage) : 0,
+      scorerScores: globalThis.Array.isArray(object?.scorerScores)
+        ? object.scorerScores.map((e: any) => CategoryScore.fromJSON(e))
+        : globalThis.Array.isArray(object?.scorer_scores)
+        ? object.scorer_scores.map((e: any) => CategoryScore.fromJSON(e))
+        : [],
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
     };
   },
 
@@ -1383,6 +1888,15 @@ export const ReviewItem: MessageFns<ReviewItem> = {
     if (message.createdAtMs !== 0) {
       obj.createdAtMs = Math.round(message.createdAtMs);
     }
+    if (message.stage !== 0) {
+      obj.stage = checkStageToJSON(message.stage);
+    }
+    if (message.scorerScores?.length) {
+      obj.scorerScores = message.scorerScores.map((e) => CategoryScore.toJSON(e));
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
     return obj;
   },
 
@@ -1396,6 +1910,9 @@ export const ReviewItem: MessageFns<ReviewItem> = {
     message.findings = object.findings?.map((e) => Finding.fromPartial(e)) || [];
     message.scores = object.scores?.map((e) => CategoryScore.fromPartial(e)) || [];
     message.createdAtMs = object.createdAtMs ?? 0;
+    message.stage = object.stage ?? 0;
+    message.scorerScores = object.scorerScores?.map((e) => CategoryScore.fromPartial(e)) || [];
+    message.category = object.category ?? "";
     return message;
   },
 };
@@ -1537,7 +2054,7 @@ export const ListReviewsResponse: MessageFns<ListReviewsResponse> = {
 };
 
 function createBaseDecideReviewRequest(): DecideReviewRequest {
-  return { id: "", approve: false, rejectedSpans: [], reviewer: "" };
+  return { id: "", approve: false, rejectedSpans: [], reviewer: "", claimToken: "", category: "" };
 }
 
 export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
@@ -1553,6 +2070,12 @@ export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
     }
     if (message.reviewer !== "") {
       writer.uint32(34).string(message.reviewer);
+    }
+    if (message.claimToken !== "") {
+      writer.uint32(42).string(message.claimToken);
+    }
+    if (message.category !== "") {
+      writer.uint32(50).string(message.category);
     }
     return writer;
   },
@@ -1602,6 +2125,22 @@ export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
             message.reviewer = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.claimToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1624,6 +2163,12 @@ export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
         ? object.rejected_spans.map((e: any) => globalThis.String(e))
         : [],
       reviewer: isSet(object.reviewer) ? globalThis.String(object.reviewer) : "",
+      claimToken: isSet(object.claimToken)
+        ? globalThis.String(object.claimToken)
+        : isSet(object.claim_token)
+        ? globalThis.String(object.claim_token)
+        : "",
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
     };
   },
 
@@ -1641,6 +2186,12 @@ export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
     if (message.reviewer !== "") {
       obj.reviewer = message.reviewer;
     }
+    if (message.claimToken !== "") {
+      obj.claimToken = message.claimToken;
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
     return obj;
   },
 
@@ -1653,16 +2204,21 @@ export const DecideReviewRequest: MessageFns<DecideReviewRequest> = {
     message.approve = object.approve ?? false;
     message.rejectedSpans = object.rejectedSpans?.map((e) => e) || [];
     message.reviewer = object.reviewer ?? "";
+    message.claimToken = object.claimToken ?? "";
+    message.category = object.category ?? "";
     return message;
   },
 };
 
 function createBaseDecideReviewResponse(): DecideReviewResponse {
-  return {};
+  return { candidates: 0 };
 }
 
 export const DecideReviewResponse: MessageFns<DecideReviewResponse> = {
-  encode(_: DecideReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: DecideReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.candidates !== 0) {
+      writer.uint32(8).uint32(message.candidates);
+    }
     return writer;
   },
 
@@ -1679,6 +2235,14 @@ export const DecideReviewResponse: MessageFns<DecideReviewResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.candidates = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1691,20 +2255,1077 @@ export const DecideReviewResponse: MessageFns<DecideReviewResponse> = {
     }
   },
 
-  fromJSON(_: any): DecideReviewResponse {
-    return {};
+  fromJSON(object: any): DecideReviewResponse {
+    return { candidates: isSet(object.candidates) ? globalThis.Number(object.candidates) : 0 };
   },
 
-  toJSON(_: DecideReviewResponse): unknown {
+  toJSON(message: DecideReviewResponse): unknown {
     const obj: any = {};
+    if (message.candidates !== 0) {
+      obj.candidates = Math.round(message.candidates);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<DecideReviewResponse>, I>>(base?: I): DecideReviewResponse {
     return DecideReviewResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<DecideReviewResponse>, I>>(_: I): DecideReviewResponse {
+  fromPartial<I extends Exact<DeepPartial<DecideReviewResponse>, I>>(object: I): DecideReviewResponse {
     const message = createBaseDecideReviewResponse();
+    message.candidates = object.candidates ?? 0;
+    return message;
+  },
+};
+
+function createBaseClaimReviewRequest(): ClaimReviewRequest {
+  return { reviewer: "", waitMs: 0 };
+}
+
+export const ClaimReviewRequest: MessageFns<ClaimReviewRequest> = {
+  encode(message: ClaimReviewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reviewer !== "") {
+      writer.uint32(10).string(message.reviewer);
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(16).uint32(message.waitMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimReviewRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimReviewRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reviewer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.waitMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimReviewRequest {
+    return {
+      reviewer: isSet(object.reviewer) ? globalThis.String(object.reviewer) : "",
+      waitMs: isSet(object.waitMs)
+        ? globalThis.Number(object.waitMs)
+        : isSet(object.wait_ms)
+        ? globalThis.Number(object.wait_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClaimReviewRequest): unknown {
+    const obj: any = {};
+    if (message.reviewer !== "") {
+      obj.reviewer = message.reviewer;
+    }
+    if (message.waitMs !== 0) {
+      obj.waitMs = Math.round(message.waitMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimReviewRequest>, I>>(base?: I): ClaimReviewRequest {
+    return ClaimReviewRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimReviewRequest>, I>>(object: I): ClaimReviewRequest {
+    const message = createBaseClaimReviewRequest();
+    message.reviewer = object.reviewer ?? "";
+    message.waitMs = object.waitMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseClaimReviewResponse(): ClaimReviewResponse {
+  return { item: undefined, claimToken: "", claimExpiresAtMs: 0 };
+}
+
+export const ClaimReviewResponse: MessageFns<ClaimReviewResponse> = {
+  encode(message: ClaimReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.item !== undefined) {
+      ReviewItem.encode(message.item, writer.uint32(10).fork()).join();
+    }
+    if (message.claimToken !== "") {
+      writer.uint32(18).string(message.claimToken);
+    }
+    if (message.claimExpiresAtMs !== 0) {
+      writer.uint32(24).int64(message.claimExpiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimReviewResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimReviewResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.item = ReviewItem.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.claimToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.claimExpiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClaimReviewResponse {
+    return {
+      item: isSet(object.item) ? ReviewItem.fromJSON(object.item) : undefined,
+      claimToken: isSet(object.claimToken)
+        ? globalThis.String(object.claimToken)
+        : isSet(object.claim_token)
+        ? globalThis.String(object.claim_token)
+        : "",
+      claimExpiresAtMs: isSet(object.claimExpiresAtMs)
+        ? globalThis.Number(object.claimExpiresAtMs)
+        : isSet(object.claim_expires_at_ms)
+        ? globalThis.Number(object.claim_expires_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClaimReviewResponse): unknown {
+    const obj: any = {};
+    if (message.item !== undefined) {
+      obj.item = ReviewItem.toJSON(message.item);
+    }
+    if (message.claimToken !== "") {
+      obj.claimToken = message.claimToken;
+    }
+    if (message.claimExpiresAtMs !== 0) {
+      obj.claimExpiresAtMs = Math.round(message.claimExpiresAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClaimReviewResponse>, I>>(base?: I): ClaimReviewResponse {
+    return ClaimReviewResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClaimReviewResponse>, I>>(object: I): ClaimReviewResponse {
+    const message = createBaseClaimReviewResponse();
+    message.item = (object.item !== undefined && object.item !== null)
+      ? ReviewItem.fromPartial(object.item)
+      : undefined;
+    message.claimToken = object.claimToken ?? "";
+    message.claimExpiresAtMs = object.claimExpiresAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseLexiconCandidate(): LexiconCandidate {
+  return { term: "", category: "", count: 0, firstSeenMs: 0, reviewIds: [] };
+}
+
+export const LexiconCandidate: MessageFns<LexiconCandidate> = {
+  encode(message: LexiconCandidate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.term !== "") {
+      writer.uint32(10).string(message.term);
+    }
+    if (message.category !== "") {
+      writer.uint32(18).string(message.category);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).uint32(message.count);
+    }
+    if (message.firstSeenMs !== 0) {
+      writer.uint32(32).int64(message.firstSeenMs);
+    }
+    for (const v of message.reviewIds) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LexiconCandidate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLexiconCandidate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.term = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.firstSeenMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reviewIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LexiconCandidate {
+    return {
+      term: isSet(object.term) ? globalThis.String(object.term) : "",
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      firstSeenMs: isSet(object.firstSeenMs)
+        ? globalThis.Number(object.firstSeenMs)
+        : isSet(object.first_seen_ms)
+        ? globalThis.Number(object.first_seen_ms)
+        : 0,
+      reviewIds: globalThis.Array.isArray(object?.reviewIds)
+        ? object.reviewIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.review_ids)
+        ? object.review_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LexiconCandidate): unknown {
+    const obj: any = {};
+    if (message.term !== "") {
+      obj.term = message.term;
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.firstSeenMs !== 0) {
+      obj.firstSeenMs = Math.round(message.firstSeenMs);
+    }
+    if (message.reviewIds?.length) {
+      obj.reviewIds = message.reviewIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LexiconCandidate>, I>>(base?: I): LexiconCandidate {
+    return LexiconCandidate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LexiconCandidate>, I>>(object: I): LexiconCandidate {
+    const message = createBaseLexiconCandidate();
+    message.term = object.term ?? "";
+    message.category = object.category ?? "";
+    message.count = object.count ?? 0;
+    message.firstSeenMs = object.firstSeenMs ?? 0;
+    message.reviewIds = object.reviewIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListCandidatesRequest(): ListCandidatesRequest {
+  return { limit: 0 };
+}
+
+export const ListCandidatesRequest: MessageFns<ListCandidatesRequest> = {
+  encode(message: ListCandidatesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCandidatesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCandidatesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCandidatesRequest {
+    return { limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0 };
+  },
+
+  toJSON(message: ListCandidatesRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCandidatesRequest>, I>>(base?: I): ListCandidatesRequest {
+    return ListCandidatesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCandidatesRequest>, I>>(object: I): ListCandidatesRequest {
+    const message = createBaseListCandidatesRequest();
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListCandidatesResponse(): ListCandidatesResponse {
+  return { candidates: [] };
+}
+
+export const ListCandidatesResponse: MessageFns<ListCandidatesResponse> = {
+  encode(message: ListCandidatesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.candidates) {
+      LexiconCandidate.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCandidatesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCandidatesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.candidates.push(LexiconCandidate.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCandidatesResponse {
+    return {
+      candidates: globalThis.Array.isArray(object?.candidates)
+        ? object.candidates.map((e: any) => LexiconCandidate.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListCandidatesResponse): unknown {
+    const obj: any = {};
+    if (message.candidates?.length) {
+      obj.candidates = message.candidates.map((e) => LexiconCandidate.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListCandidatesResponse>, I>>(base?: I): ListCandidatesResponse {
+    return ListCandidatesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListCandidatesResponse>, I>>(object: I): ListCandidatesResponse {
+    const message = createBaseListCandidatesResponse();
+    message.candidates = object.candidates?.map((e) => LexiconCandidate.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAcceptCandidatesRequest(): AcceptCandidatesRequest {
+  return { terms: [], severity: 0, category: "", dismiss: false };
+}
+
+export const AcceptCandidatesRequest: MessageFns<AcceptCandidatesRequest> = {
+  encode(message: AcceptCandidatesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.terms) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.severity !== 0) {
+      writer.uint32(16).uint32(message.severity);
+    }
+    if (message.category !== "") {
+      writer.uint32(26).string(message.category);
+    }
+    if (message.dismiss !== false) {
+      writer.uint32(32).bool(message.dismiss);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptCandidatesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptCandidatesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.terms.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.severity = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dismiss = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptCandidatesRequest {
+    return {
+      terms: globalThis.Array.isArray(object?.terms) ? object.terms.map((e: any) => globalThis.String(e)) : [],
+      severity: isSet(object.severity) ? globalThis.Number(object.severity) : 0,
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      dismiss: isSet(object.dismiss) ? globalThis.Boolean(object.dismiss) : false,
+    };
+  },
+
+  toJSON(message: AcceptCandidatesRequest): unknown {
+    const obj: any = {};
+    if (message.terms?.length) {
+      obj.terms = message.terms;
+    }
+    if (message.severity !== 0) {
+      obj.severity = Math.round(message.severity);
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.dismiss !== false) {
+      obj.dismiss = message.dismiss;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcceptCandidatesRequest>, I>>(base?: I): AcceptCandidatesRequest {
+    return AcceptCandidatesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcceptCandidatesRequest>, I>>(object: I): AcceptCandidatesRequest {
+    const message = createBaseAcceptCandidatesRequest();
+    message.terms = object.terms?.map((e) => e) || [];
+    message.severity = object.severity ?? 0;
+    message.category = object.category ?? "";
+    message.dismiss = object.dismiss ?? false;
+    return message;
+  },
+};
+
+function createBaseAcceptCandidatesResponse(): AcceptCandidatesResponse {
+  return { accepted: 0, dismissed: 0, lexiconVersion: 0 };
+}
+
+export const AcceptCandidatesResponse: MessageFns<AcceptCandidatesResponse> = {
+  encode(message: AcceptCandidatesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accepted !== 0) {
+      writer.uint32(8).uint32(message.accepted);
+    }
+    if (message.dismissed !== 0) {
+      writer.uint32(16).uint32(message.dismissed);
+    }
+    if (message.lexiconVersion !== 0) {
+      writer.uint32(24).uint64(message.lexiconVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcceptCandidatesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcceptCandidatesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.accepted = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dismissed = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lexiconVersion = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcceptCandidatesResponse {
+    return {
+      accepted: isSet(object.accepted) ? globalThis.Number(object.accepted) : 0,
+      dismissed: isSet(object.dismissed) ? globalThis.Number(object.dismissed) : 0,
+      lexiconVersion: isSet(object.lexiconVersion)
+        ? globalThis.Number(object.lexiconVersion)
+        : isSet(object.lexicon_version)
+        ? globalThis.Number(object.lexicon_version)
+        : 0,
+    };
+  },
+
+  toJSON(message: AcceptCandidatesResponse): unknown {
+    const obj: any = {};
+    if (message.accepted !== 0) {
+      obj.accepted = Math.round(message.accepted);
+    }
+    if (message.dismissed !== 0) {
+      obj.dismissed = Math.round(message.dismissed);
+    }
+    if (message.lexiconVersion !== 0) {
+      obj.lexiconVersion = Math.round(message.lexiconVersion);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AcceptCandidatesResponse>, I>>(base?: I): AcceptCandidatesResponse {
+    return AcceptCandidatesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AcceptCandidatesResponse>, I>>(object: I): AcceptCandidatesResponse {
+    const message = createBaseAcceptCandidatesResponse();
+    message.accepted = object.accepted ?? 0;
+    message.dismissed = object.dismissed ?? 0;
+    message.lexiconVersion = object.lexiconVersion ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetPresetsRequest(): GetPresetsRequest {
+  return { category: "" };
+}
+
+export const GetPresetsRequest: MessageFns<GetPresetsRequest> = {
+  encode(message: GetPresetsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.category !== "") {
+      writer.uint32(10).string(message.category);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPresetsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPresetsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPresetsRequest {
+    return { category: isSet(object.category) ? globalThis.String(object.category) : "" };
+  },
+
+  toJSON(message: GetPresetsRequest): unknown {
+    const obj: any = {};
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetPresetsRequest>, I>>(base?: I): GetPresetsRequest {
+    return GetPresetsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetPresetsRequest>, I>>(object: I): GetPresetsRequest {
+    const message = createBaseGetPresetsRequest();
+    message.category = object.category ?? "";
+    return message;
+  },
+};
+
+function createBaseGenerationPreset(): GenerationPreset {
+  return {
+    category: "",
+    temperature: 0,
+    topP: 0,
+    maxTokens: 0,
+    repetitionPenalty: 0,
+    blockedCategories: [],
+    outputMode: 0,
+    systemPrompt: "",
+  };
+}
+
+export const GenerationPreset: MessageFns<GenerationPreset> = {
+  encode(message: GenerationPreset, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.category !== "") {
+      writer.uint32(10).string(message.category);
+    }
+    if (message.temperature !== 0) {
+      writer.uint32(21).float(message.temperature);
+    }
+    if (message.topP !== 0) {
+      writer.uint32(29).float(message.topP);
+    }
+    if (message.maxTokens !== 0) {
+      writer.uint32(32).uint32(message.maxTokens);
+    }
+    if (message.repetitionPenalty !== 0) {
+      writer.uint32(45).float(message.repetitionPenalty);
+    }
+    for (const v of message.blockedCategories) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.outputMode !== 0) {
+      writer.uint32(56).int32(message.outputMode);
+    }
+    if (message.systemPrompt !== "") {
+      writer.uint32(66).string(message.systemPrompt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GenerationPreset {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGenerationPreset();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 21) {
+              break;
+            }
+
+            message.temperature = reader.float();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.topP = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxTokens = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 45) {
+              break;
+            }
+
+            message.repetitionPenalty = reader.float();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.blockedCategories.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.outputMode = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.systemPrompt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GenerationPreset {
+    return {
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+      temperature: isSet(object.temperature) ? globalThis.Number(object.temperature) : 0,
+      topP: isSet(object.topP)
+        ? globalThis.Number(object.topP)
+        : isSet(object.top_p)
+        ? globalThis.Number(object.top_p)
+        : 0,
+      maxTokens: isSet(object.maxTokens)
+        ? globalThis.Number(object.maxTokens)
+        : isSet(object.max_tokens)
+        ? globalThis.Number(object.max_tokens)
+        : 0,
+      repetitionPenalty: isSet(object.repetitionPenalty)
+        ? globalThis.Number(object.repetitionPenalty)
+        : isSet(object.repetition_penalty)
+        ? globalThis.Number(object.repetition_penalty)
+        : 0,
+      blockedCategories: globalThis.Array.isArray(object?.blockedCategories)
+        ? object.blockedCategories.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocked_categories)
+        ? object.blocked_categories.map((e: any) => globalThis.String(e))
+        : [],
+      outputMode: isSet(object.outputMode)
+        ? moderationModeFromJSON(object.outputMode)
+        : isSet(object.output_mode)
+        ? moderationModeFromJSON(object.output_mode)
+        : 0,
+      systemPrompt: isSet(object.systemPrompt)
+        ? globalThis.String(object.systemPrompt)
+        : isSet(object.system_prompt)
+        ? globalThis.String(object.system_prompt)
+        : "",
+    };
+  },
+
+  toJSON(message: GenerationPreset): unknown {
+    const obj: any = {};
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    if (message.temperature !== 0) {
+      obj.temperature = floatToJson(message.temperature);
+    }
+    if (message.topP !== 0) {
+      obj.topP = floatToJson(message.topP);
+    }
+    if (message.maxTokens !== 0) {
+      obj.maxTokens = Math.round(message.maxTokens);
+    }
+    if (message.repetitionPenalty !== 0) {
+      obj.repetitionPenalty = floatToJson(message.repetitionPenalty);
+    }
+    if (message.blockedCategories?.length) {
+      obj.blockedCategories = message.blockedCategories;
+    }
+    if (message.outputMode !== 0) {
+      obj.outputMode = moderationModeToJSON(message.outputMode);
+    }
+    if (message.systemPrompt !== "") {
+      obj.systemPrompt = message.systemPrompt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GenerationPreset>, I>>(base?: I): GenerationPreset {
+    return GenerationPreset.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GenerationPreset>, I>>(object: I): GenerationPreset {
+    const message = createBaseGenerationPreset();
+    message.category = object.category ?? "";
+    message.temperature = object.temperature ?? 0;
+    message.topP = object.topP ?? 0;
+    message.maxTokens = object.maxTokens ?? 0;
+    message.repetitionPenalty = object.repetitionPenalty ?? 0;
+    message.blockedCategories = object.blockedCategories?.map((e) => e) || [];
+    message.outputMode = object.outputMode ?? 0;
+    message.systemPrompt = object.systemPrompt ?? "";
+    return message;
+  },
+};
+
+function createBaseGetPresetsResponse(): GetPresetsResponse {
+  return { presets: [] };
+}
+
+export const GetPresetsResponse: MessageFns<GetPresetsResponse> = {
+  encode(message: GetPresetsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.presets) {
+      GenerationPreset.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPresetsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPresetsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.presets.push(GenerationPreset.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPresetsResponse {
+    return {
+      presets: globalThis.Array.isArray(object?.presets)
+        ? object.presets.map((e: any) => GenerationPreset.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetPresetsResponse): unknown {
+    const obj: any = {};
+    if (message.presets?.length) {
+      obj.presets = message.presets.map((e) => GenerationPreset.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetPresetsResponse>, I>>(base?: I): GetPresetsResponse {
+    return GetPresetsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetPresetsResponse>, I>>(object: I): GetPresetsResponse {
+    const message = createBaseGetPresetsResponse();
+    message.presets = object.presets?.map((e) => GenerationPreset.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1775,7 +3396,7 @@ export const ModerationServiceService = {
     responseSerialize: (value: ListReviewsResponse): Buffer => Buffer.from(ListReviewsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListReviewsResponse => ListReviewsResponse.decode(value),
   },
-  /** Records a reviewer's decision on one item. */
+  /** Records a reviewer's decision on one claimed item; rejected spans become lexicon candidates. */
   decideReview: {
     path: "/aigc.v1.ModerationService/DecideReview" as const,
     requestStream: false as const,
@@ -1785,6 +3406,77 @@ export const ModerationServiceService = {
     responseSerialize: (value: DecideReviewResponse): Buffer =>
       Buffer.from(DecideReviewResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DecideReviewResponse => DecideReviewResponse.decode(value),
+  },
+  /**
+   * Replaces the lexicon with (or merges into it) a term file streamed in chunks; a malformed file
+   * changes nothing and the error names its first bad line.
+   */
+  importTerms: {
+    path: "/aigc.v1.ModerationService/ImportTerms" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportTermsChunk): Buffer => Buffer.from(ImportTermsChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportTermsChunk => ImportTermsChunk.decode(value),
+    responseSerialize: (value: LexiconChange): Buffer => Buffer.from(LexiconChange.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LexiconChange => LexiconChange.decode(value),
+  },
+  /** The lexicon version this replica serves and its size. */
+  getLexiconInfo: {
+    path: "/aigc.v1.ModerationService/GetLexiconInfo" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetLexiconInfoRequest): Buffer =>
+      Buffer.from(GetLexiconInfoRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetLexiconInfoRequest => GetLexiconInfoRequest.decode(value),
+    responseSerialize: (value: LexiconInfo): Buffer => Buffer.from(LexiconInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LexiconInfo => LexiconInfo.decode(value),
+  },
+  /**
+   * Hands the oldest unclaimed review item to one reviewer; it returns to the queue when not
+   * decided within the claim time.
+   */
+  claimReview: {
+    path: "/aigc.v1.ModerationService/ClaimReview" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClaimReviewRequest): Buffer => Buffer.from(ClaimReviewRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClaimReviewRequest => ClaimReviewRequest.decode(value),
+    responseSerialize: (value: ClaimReviewResponse): Buffer => Buffer.from(ClaimReviewResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClaimReviewResponse => ClaimReviewResponse.decode(value),
+  },
+  /** Lists spans reviewers rejected that are not yet in the lexicon. */
+  listCandidates: {
+    path: "/aigc.v1.ModerationService/ListCandidates" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCandidatesRequest): Buffer =>
+      Buffer.from(ListCandidatesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCandidatesRequest => ListCandidatesRequest.decode(value),
+    responseSerialize: (value: ListCandidatesResponse): Buffer =>
+      Buffer.from(ListCandidatesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCandidatesResponse => ListCandidatesResponse.decode(value),
+  },
+  /** Accepts candidates into the lexicon (or dismisses them). */
+  acceptCandidates: {
+    path: "/aigc.v1.ModerationService/AcceptCandidates" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcceptCandidatesRequest): Buffer =>
+      Buffer.from(AcceptCandidatesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcceptCandidatesRequest => AcceptCandidatesRequest.decode(value),
+    responseSerialize: (value: AcceptCandidatesResponse): Buffer =>
+      Buffer.from(AcceptCandidatesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcceptCandidatesResponse => AcceptCandidatesResponse.decode(value),
+  },
+  /** Generation parameter presets per content category (the level-2 controls of generation). */
+  getPresets: {
+    path: "/aigc.v1.ModerationService/GetPresets" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPresetsRequest): Buffer => Buffer.from(GetPresetsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPresetsRequest => GetPresetsRequest.decode(value),
+    responseSerialize: (value: GetPresetsResponse): Buffer => Buffer.from(GetPresetsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPresetsResponse => GetPresetsResponse.decode(value),
   },
 } as const;
 
@@ -1804,8 +3496,26 @@ export interface ModerationServiceServer extends UntypedServiceImplementation {
   exportTerms: handleServerStreamingCall<ExportTermsRequest, LexiconTerm>;
   /** Lists items waiting for a human decision. */
   listReviews: handleUnaryCall<ListReviewsRequest, ListReviewsResponse>;
-  /** Records a reviewer's decision on one item. */
+  /** Records a reviewer's decision on one claimed item; rejected spans become lexicon candidates. */
   decideReview: handleUnaryCall<DecideReviewRequest, DecideReviewResponse>;
+  /**
+   * Replaces the lexicon with (or merges into it) a term file streamed in chunks; a malformed file
+   * changes nothing and the error names its first bad line.
+   */
+  importTerms: handleClientStreamingCall<ImportTermsChunk, LexiconChange>;
+  /** The lexicon version this replica serves and its size. */
+  getLexiconInfo: handleUnaryCall<GetLexiconInfoRequest, LexiconInfo>;
+  /**
+   * Hands the oldest unclaimed review item to one reviewer; it returns to the queue when not
+   * decided within the claim time.
+   */
+  claimReview: handleUnaryCall<ClaimReviewRequest, ClaimReviewResponse>;
+  /** Lists spans reviewers rejected that are not yet in the lexicon. */
+  listCandidates: handleUnaryCall<ListCandidatesRequest, ListCandidatesResponse>;
+  /** Accepts candidates into the lexicon (or dismisses them). */
+  acceptCandidates: handleUnaryCall<AcceptCandidatesRequest, AcceptCandidatesResponse>;
+  /** Generation parameter presets per content category (the level-2 controls of generation). */
+  getPresets: handleUnaryCall<GetPresetsRequest, GetPresetsResponse>;
 }
 
 export interface ModerationServiceClient extends Client {
@@ -1890,7 +3600,7 @@ export interface ModerationServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListReviewsResponse) => void,
   ): ClientUnaryCall;
-  /** Records a reviewer's decision on one item. */
+  /** Records a reviewer's decision on one claimed item; rejected spans become lexicon candidates. */
   decideReview(
     request: DecideReviewRequest,
     callback: (error: ServiceError | null, response: DecideReviewResponse) => void,
@@ -1906,6 +3616,109 @@ export interface ModerationServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DecideReviewResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Replaces the lexicon with (or merges into it) a term file streamed in chunks; a malformed file
+   * changes nothing and the error names its first bad line.
+   */
+  importTerms(
+    callback: (error: ServiceError | null, response: LexiconChange) => void,
+  ): ClientWritableStream<ImportTermsChunk>;
+  importTerms(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LexiconChange) => void,
+  ): ClientWritableStream<ImportTermsChunk>;
+  importTerms(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LexiconChange) => void,
+  ): ClientWritableStream<ImportTermsChunk>;
+  importTerms(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LexiconChange) => void,
+  ): ClientWritableStream<ImportTermsChunk>;
+  /** The lexicon version this replica serves and its size. */
+  getLexiconInfo(
+    request: GetLexiconInfoRequest,
+    callback: (error: ServiceError | null, response: LexiconInfo) => void,
+  ): ClientUnaryCall;
+  getLexiconInfo(
+    request: GetLexiconInfoRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LexiconInfo) => void,
+  ): ClientUnaryCall;
+  getLexiconInfo(
+    request: GetLexiconInfoRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LexiconInfo) => void,
+  ): ClientUnaryCall;
+  /**
+   * Hands the oldest unclaimed review item to one reviewer; it returns to the queue when not
+   * decided within the claim time.
+   */
+  claimReview(
+    request: ClaimReviewRequest,
+    callback: (error: ServiceError | null, response: ClaimReviewResponse) => void,
+  ): ClientUnaryCall;
+  claimReview(
+    request: ClaimReviewRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClaimReviewResponse) => void,
+  ): ClientUnaryCall;
+  claimReview(
+    request: ClaimReviewRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClaimReviewResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists spans reviewers rejected that are not yet in the lexicon. */
+  listCandidates(
+    request: ListCandidatesRequest,
+    callback: (error: ServiceError | null, response: ListCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  listCandidates(
+    request: ListCandidatesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  listCandidates(
+    request: ListCandidatesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  /** Accepts candidates into the lexicon (or dismisses them). */
+  acceptCandidates(
+    request: AcceptCandidatesRequest,
+    callback: (error: ServiceError | null, response: AcceptCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  acceptCandidates(
+    request: AcceptCandidatesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AcceptCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  acceptCandidates(
+    request: AcceptCandidatesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AcceptCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  /** Generation parameter presets per content category (the level-2 controls of generation). */
+  getPresets(
+    request: GetPresetsRequest,
+    callback: (error: ServiceError | null, response: GetPresetsResponse) => void,
+  ): ClientUnaryCall;
+  getPresets(
+    request: GetPresetsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPresetsResponse) => void,
+  ): ClientUnaryCall;
+  getPresets(
+    request: GetPresetsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPresetsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ModerationServiceClient = makeGenericClientConstructor(
@@ -1916,6 +3729,14 @@ export const ModerationServiceClient = makeGenericClientConstructor(
   service: typeof ModerationServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
