@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
-import { BillingServiceClient, GatewayServiceClient } from '@aigc/proto';
+import { BillingServiceClient, GatewayServiceClient, Modality } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 import { createHarness, repositoryRoot, SERVICES, startPlatform } from '@aigc/testing';
 import { Metadata } from '@grpc/grpc-js';
@@ -53,7 +53,9 @@ try {
   const gateway = createClient(GatewayServiceClient, platform.services.gateway.address);
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${secret}`);
-  const request = { model: '', prompt: 'The ', priority: 0, sampling: { maxTokens: 60, temperature: 0.8, seed: 42, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] } };
+  const models = await callUnary(gateway, 'listModels', {}, { metadata });
+  const textModel = models.models.find((m) => m.modality === Modality.MODALITY_TEXT)?.id ?? '';
+  const request = { model: textModel, prompt: 'The ', priority: 0, sampling: { maxTokens: 60, temperature: 0.8, seed: 42, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] } };
   const res = await callUnary(gateway, 'complete', request, { metadata, deadline: new Date(Date.now() + 30_000) });
   await new Promise((r) => setTimeout(r, 500));
   const ledger = await callUnary(billing, 'listUsage', { tenantId: '', requestId: res.id, limit: 5 });

@@ -16,7 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { Metadata } from '@grpc/grpc-js';
-import { BillingServiceClient, GatewayServiceClient, OrchestratorServiceClient, type CompleteRequest } from '@aigc/proto';
+import { BillingServiceClient, GatewayServiceClient, Modality, OrchestratorServiceClient, type CompleteRequest } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 import { createHarness, startPlatform } from '@aigc/testing';
 
@@ -29,7 +29,7 @@ const SECONDS = arg('seconds', 10);
 const CONCURRENCY = arg('concurrency', 32);
 
 const body: CompleteRequest = {
-  model: '',
+  model: '', // set to the text server's model once the platform is up
   prompt: 'The ',
   priority: 0,
   sampling: { maxTokens: 1, temperature: 0, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] },
@@ -74,6 +74,7 @@ try {
   const { key, secret } = await callUnary(billing, 'createApiKey', { tenantId: tenant.id, name: 'bench', limits: undefined });
 
   const orchestrator = createClient(OrchestratorServiceClient, platform.services.orchestrator.address);
+  body.model = (await callUnary(orchestrator, 'listModels', {})).models.find((m) => m.modality === Modality.MODALITY_TEXT)!.id;
   const gateway = createClient(GatewayServiceClient, platform.services.gateway.address);
   const direct = new Metadata();
   direct.set('x-aigc-tenant', tenant.id);
@@ -82,7 +83,7 @@ try {
   authorized.set('authorization', `Bearer ${secret}`);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const url = new URL(`${platform.openaiBaseUrl}/completions`);
-  const json = JSON.stringify({ model: 'bigram-fortunes', prompt: 'The ', max_tokens: 1, temperature: 0 });
+  const json = JSON.stringify({ model: body.model, prompt: 'The ', max_tokens: 1, temperature: 0 });
   const http = () =>
     new Promise<void>((resolve, reject) => {
       const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } }, (res) => {

@@ -42,7 +42,7 @@ export function createClient<C extends Client>(Ctor: ClientConstructor<C>, addre
  * the platform metadata (request id, tenant, key, reservation) forwarded.
  */
 export function forward(
-  ctx: Pick<CallContext, 'requestId' | 'tenantId' | 'apiKeyId' | 'reservationId' | 'signal' | 'deadline'>,
+  ctx: Pick<CallContext, 'requestId' | 'tenantId' | 'apiKeyId' | 'reservationId' | 'deadline'> & { signal?: AbortSignal },
   extra: Record<string, string> = {},
 ): CallOptionsAsync {
   const metadata = new Metadata();

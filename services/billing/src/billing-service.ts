@@ -6,7 +6,7 @@ import { Accounts } from './accounts.js';
 import { storeLocation, type BillingConfig } from './config.js';
 import { CostReports } from './cost-report.js';
 import { startDashboardServer } from './dashboard/dashboard-server.js';
-import { publishKeyChange } from './key-changes.js';
+import { publishKeyChange } from '@aigc/accounts';
 import { PriceBook } from './price-book.js';
 import { ReservationBook } from './reservation-book.js';
 import { openStore } from './store/open-store.js';

@@ -6,6 +6,6 @@ export { UsageLedger, type LedgerTotals } from './usage-ledger.js';
 export { PriceBook } from './price-book.js';
 export { DEFAULT_PRICE_TABLE, PRICE_UNITS, chargeFor, eventCost, validatePriceTable } from './price-table.js';
 export { CostReports, type BudgetBurn } from './cost-report.js';
-export { decodeKeyChange, KeyChangeWatcher, publishKeyChange } from './key-changes.js';
+export { decodeKeyChange, KeyChangeWatcher, publishKeyChange } from '@aigc/accounts';
 export { openStore, type StoreLocation } from './store/open-store.js';
 export type { SqlDatabase } from './store/sql-database.js';

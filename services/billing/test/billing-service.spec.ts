@@ -7,7 +7,7 @@ import { callUnary, createClient, loadConfig, silentLogger, type ServiceHost } f
 import { createHarness, waitFor } from '@aigc/testing';
 import { startBilling } from '../src/billing-service.js';
 import { billingConfigSpec } from '../src/config.js';
-import { KeyChangeWatcher } from '../src/key-changes.js';
+import { KeyChangeWatcher } from '@aigc/accounts';
 import { STORES, storeFactory } from './stores.js';
 
 const estimate = (completionTokens: number) => ({ promptTokens: 10, completionTokens, images: 0, steps: 0, pixels: 0, audioSeconds: 0, characters: 0, computeMs: 0 });

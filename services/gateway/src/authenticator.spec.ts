@@ -29,7 +29,7 @@ afterAll(async () => {
 describe('Authenticator', () => {
   it('resolves a bearer key to the tenant billing knows', async () => {
     const caller = await new Authenticator(client).authenticate('Bearer sk-good');
-    expect(caller).toEqual({ tenantId: 'ten_1', apiKeyId: 'key_1' });
+    expect(caller).toEqual({ tenantId: 'ten_1', apiKeyId: 'key_1', requestsPerMinute: 0, tokensPerMinute: 0 });
   });
 
   it('refuses missing or malformed credentials without asking billing', async () => {

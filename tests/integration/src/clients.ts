@@ -1,13 +1,20 @@
 import { Metadata } from '@grpc/grpc-js';
-import { BillingServiceClient, GatewayServiceClient, type CompleteRequest } from '@aigc/proto';
+import { BillingServiceClient, GatewayServiceClient, Limits, type CompleteRequest } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 
+/** The generative model the text service serves by default. */
+export const TEXT_MODEL = 'bigram-fortunes';
+
 /** Creates a tenant and an API key through billing's admin API; returns the secret. */
-export async function createKey(billingAddress: string, tenantName = 'acme'): Promise<{ tenantId: string; keyId: string; secret: string }> {
+export async function createKey(
+  billingAddress: string,
+  tenantName = 'acme',
+  keyLimits?: Partial<Limits>,
+): Promise<{ tenantId: string; keyId: string; secret: string }> {
   const billing = createClient(BillingServiceClient, billingAddress);
   try {
     const tenant = await callUnary(billing, 'createTenant', { name: tenantName, limits: undefined });
-    const created = await callUnary(billing, 'createApiKey', { tenantId: tenant.id, name: 'integration', limits: undefined });
+    const created = await callUnary(billing, 'createApiKey', { tenantId: tenant.id, name: 'integration', limits: keyLimits ? Limits.fromPartial(keyLimits) : undefined });
     return { tenantId: tenant.id, keyId: created.key!.id, secret: created.secret };
   } finally {
     billing.close();
@@ -25,7 +32,7 @@ export function publicMetadata(secret: string, extra: Record<string, string> = {
 /** A completion request with explicit sampling. */
 export function completion(prompt: string, maxTokens: number, seed = 7): CompleteRequest {
   return {
-    model: '',
+    model: TEXT_MODEL,
     prompt,
     priority: 0,
     sampling: { maxTokens, temperature: 0.8, seed, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] },

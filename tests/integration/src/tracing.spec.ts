@@ -4,6 +4,7 @@ import { connectBus, provision, type Bus } from '@aigc/bus';
 import { billingConfigSpec, startBillingService } from '@aigc/billing';
 import { gatewayConfigSpec, startGatewayService } from '@aigc/gateway';
 import { UsageMeter } from '@aigc/metering';
+import { moderationConfigSpec, startModerationService } from '@aigc/moderation';
 import { orchestratorConfigSpec, startOrchestratorService } from '@aigc/orchestrator';
 import { callUnary, loadConfig, silentLogger, type ServiceHost } from '@aigc/runtime';
 import { InMemorySpanExporter, initTelemetry, SimpleSpanProcessor } from '@aigc/telemetry';
@@ -26,14 +27,15 @@ beforeAll(async () => {
   await provision(bus);
   const base = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', NATS_URL: nats.url };
   const deps = { logger: silentLogger, metricsPort: null };
-  const billing = await startBillingService(loadConfig(billingConfigSpec, { ...base, BILLING_DB: ':memory:' }), { ...deps, bus });
+  const billing = await startBillingService(loadConfig(billingConfigSpec, { ...base, BILLING_DB: ':memory:', BILLING_HTTP_PORT: '0' }), { ...deps, bus });
   const text = await startTextService(loadConfig(textConfigSpec, base), { ...deps, meter: new UsageMeter(bus, 'text') });
-  const orchestrator = await startOrchestratorService(loadConfig(orchestratorConfigSpec, { ...base, TEXT_ADDR: text.address }), deps);
+  const moderation = await startModerationService(loadConfig(moderationConfigSpec, base), { ...deps, bus });
+  const orchestrator = await startOrchestratorService(loadConfig(orchestratorConfigSpec, { ...base, TEXT_ADDR: text.address, MODERATION_ADDR: moderation.address }), deps);
   const gateway = await startGatewayService(
-    loadConfig(gatewayConfigSpec, { ...base, ORCHESTRATOR_ADDR: orchestrator.address, BILLING_ADDR: billing.address }),
-    deps,
+    loadConfig(gatewayConfigSpec, { ...base, GATEWAY_HTTP_PORT: '0', ORCHESTRATOR_ADDR: orchestrator.address, BILLING_ADDR: billing.address, MODERATION_ADDR: moderation.address }),
+    { ...deps, bus },
   );
-  hosts.push(gateway, orchestrator, text, billing);
+  hosts.push(gateway, orchestrator, moderation, text, billing);
   gatewayAddress = gateway.address;
   secret = (await createKey(billing.address)).secret;
 });
@@ -80,8 +82,10 @@ describe('tracing', () => {
     expect(client(gatewaySpan)?.parentSpanContext).toBeUndefined();
     expect(parentOf(client(orchestratorSpan))).toBe(gatewaySpan);
     expect(parentOf(client(textSpan))).toBe(orchestratorSpan);
-    // The billing service's authentication is part of the same trace.
-    expect(server('aigc.v1.BillingService/Authenticate')).toBeDefined();
+    // Admission is part of the same trace: authentication, the input pre-filter, the reservation and its settlement.
+    for (const name of ['aigc.v1.BillingService/Authenticate', 'aigc.v1.ModerationService/Check', 'aigc.v1.BillingService/Reserve', 'aigc.v1.BillingService/Settle']) {
+      expect(server(name), name).toBeDefined();
+    }
     // And so is the usage event's trip through JetStream into the ledger.
     const ledger = spans.find((s) => s.kind === SpanKind.CONSUMER);
     expect(ledger?.name).toContain('aigc.usage.text');

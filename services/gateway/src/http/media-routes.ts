@@ -10,7 +10,8 @@ export async function embeddings(ctx: RouteContext): Promise<void> {
   if (inputs.length === 0 || inputs.some((s) => s.length === 0)) throw badRequest("'input' must not be empty", 'input');
   const format = ctx.fields.oneOf('encoding_format', ['float', 'base64'] as const) ?? 'float';
   if (ctx.fields.number('dimensions', { min: 1, integer: true }) !== undefined) throw badRequest("'dimensions' is not supported by this model", 'dimensions');
-  const res = await ctx.orchestrator.unary('embed', { model, inputs, priority: 0, reservationId: '' }, ctx.call);
+  const { response: res, rate } = await ctx.core.unary('embed', { model, inputs, priority: 0, reservationId: '' }, ctx.call);
+  ctx.rateHeaders(rate);
   sendJson(ctx.res, 200, {
     object: 'list',
     model: res.model || model,
@@ -56,7 +57,9 @@ export async function imageGenerations(ctx: RouteContext): Promise<void> {
     reservationId: '',
   };
   const images: string[] = [];
-  for await (const event of ctx.orchestrator.stream('generateImage', request, ctx.call)) {
+  const { responses, rate } = await ctx.core.stream('generateImage', request, ctx.call);
+  ctx.rateHeaders(rate);
+  for await (const event of responses) {
     if (event.event?.$case === 'image') images[event.event.image.imageIndex] = Buffer.from(event.event.image.png).toString('base64');
   }
   sendJson(ctx.res, 200, { created: nowSeconds(), data: images.map((b64) => ({ b64_json: b64 })) });
@@ -74,11 +77,12 @@ export async function speech(ctx: RouteContext): Promise<void> {
   if (!(format in SPEECH_FORMATS)) throw badRequest(`'response_format' ${JSON.stringify(format)} is not supported; use wav or pcm`, 'response_format');
   const speed = ctx.fields.number('speed', { min: 0.25, max: 4 });
   const speaker = /^\d+$/.test(voice) ? Number(voice) : 0;
-  const res = await ctx.orchestrator.unary(
+  const { response: res, rate } = await ctx.core.unary(
     'synthesize',
     { model, text: input, language: '', speakerId: speaker, speed, noiseScale: undefined, format: SPEECH_FORMATS[format as keyof typeof SPEECH_FORMATS], priority: 0, reservationId: '' },
     ctx.call,
   );
+  ctx.rateHeaders(rate);
   const audio = Buffer.from(res.audio);
   ctx.res.writeHead(200, { 'content-type': format === 'wav' ? 'audio/wav' : 'audio/pcm', 'content-length': audio.length });
   ctx.res.end(audio);
@@ -91,7 +95,8 @@ export async function moderations(ctx: RouteContext): Promise<void> {
   const results = [];
   for (const text of inputs) {
     const request = CheckRequest.fromPartial({ text, stage: CheckStage.CHECK_STAGE_INPUT, mode: ModerationMode.MODERATION_MODE_FLAG });
-    const res = await ctx.orchestrator.unary('moderate', request, ctx.call);
+    const { response: res, rate } = await ctx.core.unary('moderate', request, ctx.call);
+    ctx.rateHeaders(rate);
     const categories: Record<string, boolean> = {};
     const scores: Record<string, number> = {};
     for (const s of res.scores) scores[s.category] = s.score;
@@ -104,7 +109,7 @@ export async function moderations(ctx: RouteContext): Promise<void> {
 
 /** GET /v1/models and GET /v1/models/{id}. */
 export async function models(ctx: RouteContext): Promise<void> {
-  const res = await ctx.orchestrator.unary('listModels', {}, ctx.call);
+  const res = await ctx.orchestrator.unary('listModels', {}, { signal: ctx.call.signal, deadline: ctx.call.deadline });
   const data = res.models.map((m) => ({
     id: m.id,
     object: 'model',

@@ -49,6 +49,7 @@ export function toHttpError(err: unknown): HttpError {
   const error = ServiceError.from(err);
   const mapped = BY_CODE[error.code];
   if (!mapped) return new HttpError(500, 'internal error', 'api_error', null, null);
+  if (error.metadata['aigc-moderation'] === 'blocked') return new HttpError(400, error.message, 'invalid_request_error', null, 'content_policy_violation');
   const retryAfterMs = error.retryAfterMs ?? (error.code === Status.UNAVAILABLE || error.code === Status.RESOURCE_EXHAUSTED ? 1000 : undefined);
   return new HttpError(mapped.status, error.message, mapped.type, null, mapped.code, retryAfterMs);
 }

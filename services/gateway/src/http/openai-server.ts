@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { cancelled, deadlineExceeded, forward, type Logger } from '@aigc/runtime';
+import { cancelled, deadlineExceeded, type Logger } from '@aigc/runtime';
+import type { RateState } from '../admission/admission.js';
+import type { GatewayCore } from '../gateway-core.js';
 import type { Authenticator } from '../authenticator.js';
 import type { OrchestratorLink } from '../orchestrator-link.js';
 import { Fields } from './fields.js';
@@ -34,6 +36,7 @@ const ROUTES: Route[] = [
 export interface OpenAIServerOptions {
   host: string;
   port: number;
+  core: GatewayCore;
   orchestrator: OrchestratorLink;
   auth: Authenticator;
   logger: Logger;
@@ -89,15 +92,16 @@ export async function startOpenAIServer(options: OpenAIServerOptions): Promise<O
       const body = req.method === 'POST' ? await readJsonBody(req, options.maxBodyBytes) : {};
       const deadline = new Date(started + options.requestTimeoutMs);
       const caller = await options.auth.authenticate(headerValue(req, 'authorization', 4096), { signal: controller.signal, deadline });
-      const call = forward({ requestId, tenantId: caller.tenantId, apiKeyId: caller.apiKeyId, reservationId: undefined, signal: controller.signal, deadline });
       await route.handler({
         req,
         res,
         body,
         fields: new Fields(body),
-        call,
+        call: { caller, requestId, signal: controller.signal, deadline },
         requestId,
+        core: options.core,
         orchestrator: options.orchestrator,
+        rateHeaders: (rate) => setRateHeaders(res, rate),
         logger: options.logger.child({ route: routeName, request_id: requestId }),
         params: route.pattern.exec(path)!.slice(1).map(decodePathSegment),
       });
@@ -152,6 +156,21 @@ function writeError(res: ServerResponse, error: HttpError): void {
     headers['retry-after-ms'] = String(Math.ceil(error.retryAfterMs));
   }
   if (res.writable) sendJson(res, error.status, error.body(), headers);
+}
+
+/** OpenAI's `x-ratelimit-*` headers, for the limits that are set. */
+function setRateHeaders(res: ServerResponse, rate: RateState): void {
+  const reset = `${Math.max(0, rate.resetMs / 1000).toFixed(3).replace(/\.?0+$/, '')}s`;
+  if (rate.limitRequests > 0) {
+    res.setHeader('x-ratelimit-limit-requests', String(rate.limitRequests));
+    res.setHeader('x-ratelimit-remaining-requests', String(Math.min(rate.remainingRequests, rate.limitRequests)));
+    res.setHeader('x-ratelimit-reset-requests', reset);
+  }
+  if (rate.limitTokens > 0) {
+    res.setHeader('x-ratelimit-limit-tokens', String(rate.limitTokens));
+    res.setHeader('x-ratelimit-remaining-tokens', String(Math.min(rate.remainingTokens, rate.limitTokens)));
+    res.setHeader('x-ratelimit-reset-tokens', reset);
+  }
 }
 
 function decodePathSegment(segment: string): string {

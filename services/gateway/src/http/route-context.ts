@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CallOptionsAsync, Logger } from '@aigc/runtime';
+import type { Logger } from '@aigc/runtime';
+import type { RateState } from '../admission/admission.js';
+import type { CallInfo, GatewayCore } from '../gateway-core.js';
 import type { OrchestratorLink } from '../orchestrator-link.js';
 import type { Fields } from './fields.js';
 
@@ -10,10 +12,15 @@ export interface RouteContext {
   /** The parsed JSON body (empty for GET). */
   body: Record<string, unknown>;
   fields: Fields;
-  /** Options for the orchestrator call: signal (client disconnect, timeout), deadline, metadata with the caller. */
-  call: CallOptionsAsync;
+  /** The authenticated caller, request id, and the signal (client disconnect, timeout) and deadline. */
+  call: CallInfo;
   requestId: string;
+  /** Admission and forwarding of tasks. */
+  core: GatewayCore;
+  /** The orchestrator, for calls that need no admission (model listing). */
   orchestrator: OrchestratorLink;
+  /** Sets the `x-ratelimit-*` headers of the response from the caller's rate state. */
+  rateHeaders(rate: RateState): void;
   logger: Logger;
   /** Path parameters, e.g. the model id of `/v1/models/{id}`. */
   params: string[];

@@ -47,7 +47,8 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const created = nowSeconds();
 
   if (!stream) {
-    const res = await ctx.orchestrator.unary('chat', request, ctx.call);
+    const { response: res, rate } = await ctx.core.unary('chat', request, ctx.call);
+    ctx.rateHeaders(rate);
     sendJson(ctx.res, 200, {
       id,
       object: 'chat.completion',
@@ -74,7 +75,8 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
     model,
     choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
   });
-  const calls = ctx.orchestrator.stream('chatStream', request, ctx.call);
+  const { responses: calls, rate } = await ctx.core.stream('chatStream', request, ctx.call);
+  ctx.rateHeaders(rate);
   // The first response decides the HTTP status: errors before it are plain HTTP errors.
   const first = await calls.next();
   await events.send(chunk({ role: 'assistant', content: '' }, null));
@@ -104,7 +106,8 @@ export async function completions(ctx: RouteContext): Promise<void> {
   const created = nowSeconds();
 
   if (!stream) {
-    const res = await ctx.orchestrator.unary('complete', request, ctx.call);
+    const { response: res, rate } = await ctx.core.unary('complete', request, ctx.call);
+    ctx.rateHeaders(rate);
     sendJson(ctx.res, 200, {
       id,
       object: 'text_completion',
@@ -117,7 +120,8 @@ export async function completions(ctx: RouteContext): Promise<void> {
   }
 
   const events = new EventStream(ctx.res, ctx.call.signal!);
-  const calls = ctx.orchestrator.stream('completeStream', request, ctx.call);
+  const { responses: calls, rate } = await ctx.core.stream('completeStream', request, ctx.call);
+  ctx.rateHeaders(rate);
   const first = await calls.next();
   let usage: ReturnType<typeof usageJson> | undefined;
   for (let next = first; !next.done; next = await calls.next()) {

@@ -1,0 +1,1 @@
+export { decodeKeyChange, KeyChangeWatcher, publishKeyChange } from './key-changes.js';
