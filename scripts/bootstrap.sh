@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the platform needs on a fresh Debian machine, and nothing that is already there:
-# nats-server, postgresql and chromium from Debian's packages, and the npm packages from the lockfile.
+# nats-server, espeak-ng, postgresql and chromium from Debian's packages, and the npm packages from the
+# lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || packag
 # billing's tests run its store suite against a real PostgreSQL and its dashboard in Chromium.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+# audio turns text into phonemes with eSpeak NG.
+command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
 if ((${#packages[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

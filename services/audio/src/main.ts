@@ -1,25 +1,17 @@
 #!/usr/bin/env node
-import { AudioServiceService } from '@aigc/proto';
-import { commonConfig, runService, ServiceHost, unimplementedHandlers } from '@aigc/runtime';
+import { connectBus, provision } from '@aigc/bus';
+import { UsageMeter } from '@aigc/metering';
+import { runService } from '@aigc/runtime';
+import { startAudioService } from './audio-service.js';
+import { audioConfigSpec } from './config.js';
 
-/**
- * The audio service's skeleton: it deploys, reports SERVING, and answers reflection, while every
- * method answers UNIMPLEMENTED until the [audio] issue lands its capability.
- */
 await runService({
   name: 'audio',
-  spec: commonConfig({ grpcPort: 50055, metricsPort: 9465 }),
+  spec: audioConfigSpec,
   async start(config, { logger }) {
-    const host = new ServiceHost({
-      name: 'audio',
-      host: config.grpcHost,
-      port: config.grpcPort,
-      metricsPort: config.metricsPort,
-      logger,
-      shutdownGraceMs: config.shutdownGraceMs,
-    });
-    host.addService(AudioServiceService, unimplementedHandlers(AudioServiceService, 'arrives with the [audio] issue'));
-    await host.start();
-    return host;
+    const bus = await connectBus({ servers: config.natsUrl, name: 'audio', logger: logger.child({ component: 'bus' }) });
+    await provision(bus, { logger });
+    const host = await startAudioService(config, { logger, meter: new UsageMeter(bus, 'audio') });
+    return host.onShutdown(() => bus.drain());
   },
 });

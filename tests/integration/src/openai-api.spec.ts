@@ -73,6 +73,18 @@ describe('OpenAI-compatible HTTP API', () => {
     expect(streamed).toBe(res.choices[0]!.text);
   });
 
+  it('speaks: /v1/audio/speech returns a WAV the client can read', async () => {
+    const res = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hello there. How are you today?', response_format: 'wav' });
+    const wav = Buffer.from(await res.arrayBuffer());
+    expect(wav.subarray(0, 4).toString('latin1')).toBe('RIFF');
+    expect(wav.subarray(8, 12).toString('latin1')).toBe('WAVE');
+    const sampleRate = wav.readUInt32LE(24);
+    const seconds = (wav.length - 44) / 2 / sampleRate;
+    expect(seconds).toBeGreaterThan(0.5);
+    const mp3 = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'x', response_format: 'mp3' }).catch((e: unknown) => e);
+    expect(mp3).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
   it('lists the models', async () => {
     const ids = [];
     for await (const model of client.models.list()) ids.push(model.id);

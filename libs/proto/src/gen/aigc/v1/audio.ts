@@ -75,11 +75,16 @@ export interface SynthesizeRequest {
   language: string;
   speakerId: number;
   /** 1.0 is normal speed; 2.0 twice as fast. */
-  speed?: number | undefined;
+  speed?:
+    | number
+    | undefined;
+  /** Variation of the voice (Piper's noise_scale); unset means the voice's default. */
   noiseScale?: number | undefined;
   format: AudioFormat;
   priority: Priority;
   reservationId: string;
+  /** Variation of phoneme durations (Piper's noise_w); unset means the voice's default. */
+  noiseW?: number | undefined;
 }
 
 export interface SynthesizeResponse {
@@ -109,6 +114,7 @@ function createBaseSynthesizeRequest(): SynthesizeRequest {
     format: 0,
     priority: 0,
     reservationId: "",
+    noiseW: undefined,
   };
 }
 
@@ -140,6 +146,9 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
     }
     if (message.reservationId !== "") {
       writer.uint32(74).string(message.reservationId);
+    }
+    if (message.noiseW !== undefined) {
+      writer.uint32(85).float(message.noiseW);
     }
     return writer;
   },
@@ -229,6 +238,14 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
             message.reservationId = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 85) {
+              break;
+            }
+
+            message.noiseW = reader.float();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -264,6 +281,11 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
         : isSet(object.reservation_id)
         ? globalThis.String(object.reservation_id)
         : "",
+      noiseW: isSet(object.noiseW)
+        ? globalThis.Number(object.noiseW)
+        : isSet(object.noise_w)
+        ? globalThis.Number(object.noise_w)
+        : undefined,
     };
   },
 
@@ -296,6 +318,9 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
     if (message.reservationId !== "") {
       obj.reservationId = message.reservationId;
     }
+    if (message.noiseW !== undefined) {
+      obj.noiseW = floatToJson(message.noiseW);
+    }
     return obj;
   },
 
@@ -313,6 +338,7 @@ export const SynthesizeRequest: MessageFns<SynthesizeRequest> = {
     message.format = object.format ?? 0;
     message.priority = object.priority ?? 0;
     message.reservationId = object.reservationId ?? "";
+    message.noiseW = object.noiseW ?? undefined;
     return message;
   },
 };
