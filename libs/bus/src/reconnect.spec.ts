@@ -63,6 +63,8 @@ describe('reconnect', () => {
     await waitFor(() => seen.includes('after'), { timeoutMs: 15_000, message: 'event after restart consumed' });
     stop.abort();
     await consuming;
-    expect(seen).toEqual(['before', 'after']);
+    // Delivery is at least once: an ack in flight when the server stopped is lost, and the message
+    // comes again (handlers are idempotent, as the ledger is). Nothing is lost, nothing is new.
+    expect([...new Set(seen)]).toEqual(['before', 'after']);
   });
 });
