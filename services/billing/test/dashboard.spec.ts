@@ -30,7 +30,7 @@ async function seed(path: string, now: number): Promise<void> {
     currency: 'USD',
     effectiveFromMs: now - 20 * DAY,
     models: [
-      { model: 'bigram-fortunes', unitMicros: { prompt_token: 0.4, completion_token: 1.2 }, training: { dataCollectionMicros: 2e9, labellingMicros: 1e9, trainingComputeMicros: 3e9, amortizeOverRequests: 2e6 } },
+      { model: 'fortunes-gpt', unitMicros: { prompt_token: 0.4, completion_token: 1.2 }, training: { dataCollectionMicros: 2e9, labellingMicros: 1e9, trainingComputeMicros: 3e9, amortizeOverRequests: 2e6 } },
       { model: 'sd-turbo', unitMicros: { image: 15_000, step: 100 }, training: { dataCollectionMicros: 9e9, labellingMicros: 6e9, trainingComputeMicros: 2e10, amortizeOverRequests: 5e6 } },
       { model: '*', unitMicros: { audio_second: 2000, character: 10 } },
     ],
@@ -43,7 +43,7 @@ async function seed(path: string, now: number): Promise<void> {
   const tenants = await Promise.all(['Acme Studio', 'Globex News', 'Initech Voice'].map((name, i) => accounts.createTenant(name, Limits.fromPartial({ monthlyBudgetMicros: [60_000_000, 0, 25_000_000][i] }))));
   const keys = await Promise.all(tenants.map((t) => accounts.createApiKey(t.id, 'prod', undefined)));
   const models = [
-    { model: 'bigram-fortunes', modality: Modality.MODALITY_TEXT, usage: (i: number) => ({ promptTokens: 200 + (i % 50), completionTokens: 300 + (i % 90), computeMs: 40 + (i % 30) }) },
+    { model: 'fortunes-gpt', modality: Modality.MODALITY_TEXT, usage: (i: number) => ({ promptTokens: 200 + (i % 50), completionTokens: 300 + (i % 90), computeMs: 40 + (i % 30) }) },
     { model: 'sd-turbo', modality: Modality.MODALITY_IMAGE, usage: (i: number) => ({ images: 1, steps: 4, computeMs: 600 + (i % 200) }) },
     { model: 'tts-small', modality: Modality.MODALITY_AUDIO, usage: (i: number) => ({ audioSeconds: 5 + (i % 10), characters: 80, computeMs: 150 + (i % 50) }) },
   ];

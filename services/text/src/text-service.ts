@@ -1,33 +1,63 @@
-import { FinishReason, GenerateResponse, Modality, TextServiceService, Usage, type GenerateRequest } from '@aigc/proto';
+import { FinishReason, GenerateResponse, Modality, Priority, TextServiceService, Usage, type GenerateRequest, type TokenLogprob } from '@aigc/proto';
 import { invalidArgument, ServiceError, ServiceHost, Status, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
-import { createExecutor } from '@aigc/serving';
 import type { UsageMeter } from '@aigc/metering';
 import type { textConfigSpec } from './config.js';
-import { ByteLevelGenerator, type GeneratedChunk, type GenerationStats } from './generator.js';
-import { defaultModelRepository, newestModelFile } from './model-files.js';
-import { resolveSampling } from './sampler.js';
+import { bytesPerToken } from './kv-cache.js';
+import { readModelSpec, defaultModelRepository } from './model-spec.js';
+import { openGenerator } from './open-generator.js';
+import { resolveSampling } from './sampling-params.js';
+import { TextEmbedder } from './text-embedder.js';
 
 /** Configuration of the text server. */
 export type TextConfig = ConfigOf<typeof textConfigSpec>;
 
-/** Longest prompt accepted, in bytes. */
+/** Longest prompt accepted, in bytes (the context bounds it in tokens). */
 const MAX_PROMPT_BYTES = 64 * 1024;
 
+/** Queue level of a request's priority (1 = high); unspecified is normal. */
+export function priorityLevel(p: Priority | undefined): number {
+  if (p === Priority.PRIORITY_HIGH) return 1;
+  if (p === Priority.PRIORITY_LOW) return 3;
+  if (p === undefined || p === Priority.PRIORITY_UNSPECIFIED || p === Priority.PRIORITY_NORMAL) return 2;
+  throw invalidArgument(`priority must be one of PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW (got ${p})`);
+}
+
+interface RequestStats {
+  promptTokens: number;
+  completionTokens: number;
+  computeMs: number;
+}
+
 /**
- * Starts the text model server: opens the model's ONNX Runtime sessions in worker threads,
- * serves TextService, and meters every request to the usage stream.
+ * Starts the text model server: the generative model behind a continuous batcher, the embedding
+ * model behind a dynamic batcher, both in worker threads; every request is metered to the usage
+ * stream with its prompt and completion tokens and the compute time charged to it.
  */
 export async function startTextService(config: TextConfig, deps: { logger: Logger; meter: UsageMeter; metricsPort?: number | null }): Promise<ServiceHost> {
   const repository = config.modelRepository || defaultModelRepository();
-  const { path, version } = newestModelFile(repository, config.model);
-  const executor = await createExecutor({
-    modelPath: path,
-    name: config.model,
+  const spec = readModelSpec(repository, config.model);
+  if (spec.task !== 'generate') throw new ServiceError(Status.FAILED_PRECONDITION, `TEXT_MODEL ${config.model} is not a generative model (text.task is ${spec.task})`);
+  const opened = await openGenerator(spec, {
+    batching: config.batching,
     instances: config.instances,
     intraOpThreads: config.intraOpThreads,
-    logger: deps.logger.child({ component: 'executor' }),
+    contextWindow: config.contextWindow,
+    scheduler: { maxActive: config.maxActive, maxStepTokens: config.stepTokens, prefillChunk: config.prefillChunk, kvCacheTokens: config.kvCacheTokens },
+    logger: deps.logger.child({ component: 'generate' }),
   });
-  const generator = new ByteLevelGenerator(executor, config.contextWindow);
+  const { generator } = opened;
+  const kvMiB = (opened.scheduler.kvCacheTokens * bytesPerToken(opened.model.geometry)) / 2 ** 20;
+  deps.logger.info('generative model ready', {
+    model: config.model, version: spec.version, batching: config.batching, context: opened.contextLength,
+    max_active: opened.scheduler.maxActive, kv_cache_tokens: opened.scheduler.kvCacheTokens, kv_cache_mib: Math.round(kvMiB * 10) / 10,
+  });
+  let embedder: TextEmbedder | undefined;
+  try {
+    if (config.embeddingModel && config.embeddingModel !== 'none') embedder = await TextEmbedder.load(readModelSpec(repository, config.embeddingModel), deps.logger.child({ component: 'embed' }));
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
   const host = new ServiceHost({
     name: 'text',
     host: config.grpcHost,
@@ -37,67 +67,79 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     shutdownGraceMs: config.shutdownGraceMs,
   });
 
-  const run = async function* (request: GenerateRequest, ctx: CallContext, stats: GenerationStats): AsyncGenerator<GeneratedChunk> {
+  const meter = (ctx: CallContext, model: string, reservationId: string, stats: RequestStats) =>
+    deps.meter
+      .record({
+        requestId: ctx.requestId,
+        tenantId: ctx.tenantId,
+        apiKeyId: ctx.apiKeyId,
+        reservationId: ctx.reservationId || reservationId || undefined,
+        model,
+        modality: Modality.MODALITY_TEXT,
+        usage: { promptTokens: stats.promptTokens, completionTokens: stats.completionTokens, computeMs: stats.computeMs },
+      })
+      .catch((err: unknown) => ctx.logger.error('usage event not published', { error: err }));
+
+  /** Streams one generation; `stats` and `finish` are filled as it runs; usage is metered at the end. */
+  const run = async function* (request: GenerateRequest, ctx: CallContext, stats: RequestStats, finish: { reason: FinishReason }) {
     if (request.model && request.model !== config.model) throw new ServiceError(Status.NOT_FOUND, `model ${request.model} is not served here; try ${config.model}`);
     if (Buffer.byteLength(request.prompt, 'utf8') > MAX_PROMPT_BYTES) throw invalidArgument(`prompt must be at most ${MAX_PROMPT_BYTES} bytes`);
     const settings = resolveSampling(request.sampling, config);
-    let finished = false;
+    const seq = generator.prepare(request.prompt, settings, priorityLevel(request.priority));
+    stats.promptTokens = seq.promptIds.length;
     try {
-      yield* generator.generate(request.prompt, settings, ctx.signal, stats);
-      finished = true;
+      yield* generator.stream(seq, { signal: ctx.signal, deadline: ctx.deadline?.getTime() });
+      finish.reason = seq.finishReason ?? FinishReason.FINISH_REASON_STOP;
     } finally {
+      stats.completionTokens = seq.generatedIds.length;
+      stats.computeMs = seq.computeMs;
       // Work done is metered whether the request finished, failed or was cancelled.
-      if (stats.completionTokens > 0 || finished) {
-        await deps.meter
-          .record({
-            requestId: ctx.requestId,
-            tenantId: ctx.tenantId,
-            apiKeyId: ctx.apiKeyId,
-            reservationId: ctx.reservationId || request.reservationId || undefined,
-            model: config.model,
-            modality: Modality.MODALITY_TEXT,
-            usage: { promptTokens: stats.promptTokens, completionTokens: stats.completionTokens, computeMs: stats.computeMs },
-          })
-          .catch((err: unknown) => ctx.logger.error('usage event not published', { error: err }));
-      }
+      if (stats.completionTokens > 0 || finish.reason !== FinishReason.FINISH_REASON_UNSPECIFIED) await meter(ctx, config.model, request.reservationId, stats);
+      ctx.logger.info('generated', { model: config.model, prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, compute_ms: Math.round(stats.computeMs) });
     }
-    ctx.logger.info('generated', { model: config.model, prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, compute_ms: Math.round(stats.computeMs) });
   };
-  const newStats = (): GenerationStats => ({ promptTokens: 0, completionTokens: 0, computeMs: 0 });
+  const newStats = (): RequestStats => ({ promptTokens: 0, completionTokens: 0, computeMs: 0 });
 
   host.addService(TextServiceService, {
     async generate(request, ctx) {
       const stats = newStats();
+      const finish = { reason: FinishReason.FINISH_REASON_UNSPECIFIED };
       let text = '';
-      let finishReason = FinishReason.FINISH_REASON_UNSPECIFIED;
-      for await (const chunk of run(request, ctx, stats)) {
-        text += chunk.delta;
-        if (chunk.finishReason) finishReason = chunk.finishReason;
+      const logprobs: TokenLogprob[] = [];
+      for await (const event of run(request, ctx, stats, finish)) {
+        text += event.delta;
+        logprobs.push(...event.logprobs);
       }
-      return GenerateResponse.fromPartial({ model: config.model, text, finishReason, usage: Usage.fromPartial(stats) });
+      return GenerateResponse.fromPartial({ model: config.model, text, finishReason: finish.reason, usage: Usage.fromPartial(stats), logprobs });
     },
     async *generateStream(request, ctx) {
       const stats = newStats();
-      for await (const chunk of run(request, ctx, stats)) {
-        const last = chunk.finishReason !== undefined;
-        yield {
-          delta: chunk.delta,
-          logprobs: [],
-          finishReason: chunk.finishReason ?? FinishReason.FINISH_REASON_UNSPECIFIED,
-          usage: last ? Usage.fromPartial(stats) : undefined,
-        };
+      const finish = { reason: FinishReason.FINISH_REASON_UNSPECIFIED };
+      for await (const event of run(request, ctx, stats, finish)) {
+        yield { delta: event.delta, logprobs: event.logprobs, finishReason: FinishReason.FINISH_REASON_UNSPECIFIED, usage: undefined };
       }
+      yield { delta: '', logprobs: [], finishReason: finish.reason, usage: Usage.fromPartial(stats) };
     },
-    async embed() {
-      throw new ServiceError(Status.UNIMPLEMENTED, 'embeddings are not served yet: the embedding model arrives with the [text] issue');
+    async embed(request, ctx) {
+      if (!embedder) throw new ServiceError(Status.UNIMPLEMENTED, 'this text server serves no embedding model (TEXT_EMBEDDING_MODEL is none)');
+      const name = embedder.spec.name;
+      if (request.model && request.model !== name) throw new ServiceError(Status.NOT_FOUND, `model ${request.model} is not served here; try ${name}`);
+      const started = performance.now();
+      const { vectors, tokens } = await embedder.embed(request.inputs, { priority: priorityLevel(request.priority), signal: ctx.signal, deadline: ctx.deadline?.getTime() });
+      const stats = { promptTokens: tokens, completionTokens: 0, computeMs: performance.now() - started };
+      await meter(ctx, name, request.reservationId, stats);
+      return { model: name, embeddings: vectors.map((v) => ({ values: Array.from(v) })), usage: Usage.fromPartial(stats) };
     },
     async listModels() {
-      return {
-        models: [{ id: config.model, modality: Modality.MODALITY_TEXT, ownedBy: 'aigc', createdAtMs: 0, description: `version ${version}` }],
-      };
+      const models = [{ id: config.model, modality: Modality.MODALITY_TEXT, ownedBy: 'aigc', createdAtMs: 0, description: `generative, version ${spec.version}, context ${opened.contextLength} tokens` }];
+      if (embedder) models.push({ id: embedder.spec.name, modality: Modality.MODALITY_TEXT, ownedBy: 'aigc', createdAtMs: 0, description: `embeddings, version ${embedder.spec.version}` });
+      return { models };
     },
   });
-  host.onShutdown(() => executor.close());
+  host.onShutdown(async () => {
+    await opened.close();
+    await embedder?.close();
+  });
   await host.start();
   return host;
 }

@@ -3,7 +3,7 @@ import { BillingServiceClient, GatewayServiceClient, Limits, type CompleteReques
 import { callUnary, createClient } from '@aigc/runtime';
 
 /** The generative model the text service serves by default. */
-export const TEXT_MODEL = 'bigram-fortunes';
+export const TEXT_MODEL = 'fortunes-gpt';
 
 /** Creates a tenant and an API key through billing's admin API; returns the secret. */
 export async function createKey(
@@ -35,7 +35,8 @@ export function completion(prompt: string, maxTokens: number, seed = 7): Complet
     model: TEXT_MODEL,
     prompt,
     priority: 0,
-    sampling: { maxTokens, temperature: 0.8, seed, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] },
+    // ignore_eos: usage assertions count exactly max_tokens tokens, wherever the model would end its text.
+    sampling: { maxTokens, temperature: 0.8, seed, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] },
   };
 }
 

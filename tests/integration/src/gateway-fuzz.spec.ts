@@ -62,13 +62,13 @@ function malformed(random: ReturnType<typeof prng>): Case {
     case 3:
       if (random.next() < 0.5) delete headers.authorization;
       else headers.authorization = random.pick(['Bearer', 'Basic Zm9v', `Bearer ${'x'.repeat(5000)}`, 'bearer  ', `Bearer ${secret}x`]);
-      body = Buffer.from('{"model":"bigram-fortunes","messages":[{"role":"user","content":"x"}]}');
+      body = Buffer.from('{"model":"fortunes-gpt","messages":[{"role":"user","content":"x"}]}');
       break;
     case 4:
       body = Buffer.from('['.repeat(5000) + ']'.repeat(5000));
       break;
     default: {
-      const obj: Record<string, unknown> = { model: 'bigram-fortunes', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 };
+      const obj: Record<string, unknown> = { model: 'fortunes-gpt', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 };
       for (let i = 0; i < 1 + Math.floor(random.next() * 4); i++) obj[random.pick(FIELDS)] = random.pick(WEIRD);
       if (random.next() < 0.2) obj.messages = [{ role: random.pick(WEIRD), content: random.pick(WEIRD) }];
       // Make sure it is malformed: at least one field with a wrong type.

@@ -5,7 +5,7 @@ import type { Fields } from './fields.js';
 /**
  * OpenAI sampling fields -> the platform's SamplingParams. Types and ranges are checked here so
  * a bad value is a 400 naming the field; the text server re-validates against its own limits.
- * `top_k` and `repetition_penalty` are accepted as extensions, as vLLM and TGI do.
+ * `top_k`, `repetition_penalty` and `ignore_eos` are accepted as extensions, as vLLM and TGI do.
  */
 export function samplingFrom(fields: Fields, kind: 'chat' | 'completion'): SamplingParams {
   const n = fields.number('n', { min: 1, integer: true });
@@ -32,6 +32,7 @@ export function samplingFrom(fields: Fields, kind: 'chat' | 'completion'): Sampl
     stop: fields.strings('stop', { maxItems: 4, maxLength: 256 }) ?? [],
     seed: seed === undefined ? undefined : seed >>> 0,
     logprobs,
+    ignoreEos: fields.boolean('ignore_eos'),
   };
 }
 

@@ -233,7 +233,11 @@ export interface SamplingParams {
     | number
     | undefined;
   /** Return this many most likely alternatives per token (0-20), plus the chosen token's logprob. */
-  logprobs?: number | undefined;
+  logprobs?:
+    | number
+    | undefined;
+  /** Keep generating after the model's end-of-sequence token (benchmarks, fixed-length output). */
+  ignoreEos?: boolean | undefined;
 }
 
 /** Log probability of one generated token. */
@@ -725,6 +729,7 @@ function createBaseSamplingParams(): SamplingParams {
     stop: [],
     seed: undefined,
     logprobs: undefined,
+    ignoreEos: undefined,
   };
 }
 
@@ -759,6 +764,9 @@ export const SamplingParams: MessageFns<SamplingParams> = {
     }
     if (message.logprobs !== undefined) {
       writer.uint32(80).uint32(message.logprobs);
+    }
+    if (message.ignoreEos !== undefined) {
+      writer.uint32(88).bool(message.ignoreEos);
     }
     return writer;
   },
@@ -856,6 +864,14 @@ export const SamplingParams: MessageFns<SamplingParams> = {
             message.logprobs = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.ignoreEos = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -906,6 +922,11 @@ export const SamplingParams: MessageFns<SamplingParams> = {
         : [],
       seed: isSet(object.seed) ? globalThis.Number(object.seed) : undefined,
       logprobs: isSet(object.logprobs) ? globalThis.Number(object.logprobs) : undefined,
+      ignoreEos: isSet(object.ignoreEos)
+        ? globalThis.Boolean(object.ignoreEos)
+        : isSet(object.ignore_eos)
+        ? globalThis.Boolean(object.ignore_eos)
+        : undefined,
     };
   },
 
@@ -941,6 +962,9 @@ export const SamplingParams: MessageFns<SamplingParams> = {
     if (message.logprobs !== undefined) {
       obj.logprobs = Math.round(message.logprobs);
     }
+    if (message.ignoreEos !== undefined) {
+      obj.ignoreEos = message.ignoreEos;
+    }
     return obj;
   },
 
@@ -959,6 +983,7 @@ export const SamplingParams: MessageFns<SamplingParams> = {
     message.stop = object.stop?.map((e) => e) || [];
     message.seed = object.seed ?? undefined;
     message.logprobs = object.logprobs ?? undefined;
+    message.ignoreEos = object.ignoreEos ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,178 @@
+/**
+ * Text generation benchmark: one Poisson arrival trace with mixed prompt and output lengths,
+ * replayed against the same model in one run under three batching modes: continuous
+ * (iteration-level, services/text's ContinuousBatcher), request-level dynamic batching
+ * (RequestBatcher over libs/serving's DynamicBatcher) and none (one request at a time).
+ * Reports output tokens/s, time to first token and time per output token (p50/p95), and
+ * goodput (requests/s that met the SLO). End-of-sequence is disabled so every request generates
+ * exactly its max_tokens and the three modes do identical work.
+ *
+ *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--out bench/text/RESULTS.md]
+ *
+ * --rate 0 picks 3x the measured one-at-a-time capacity, a load where batching matters.
+ */
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { readModelSpec } from '../../services/text/src/model-spec.js';
+import { openGenerator, type BatchingMode } from '../../services/text/src/open-generator.js';
+import { resolveSampling } from '../../services/text/src/sampling-params.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const MODEL = arg('--model', 'fortunes-gpt');
+const REPOSITORY = arg('--repository', `${ROOT}models`);
+const TEXT = arg('--text', '/usr/share/games/fortunes/tang300');
+const REQUESTS = Number(arg('--requests', '120'));
+const ROUNDS = Number(arg('--rounds', '2'));
+const OUT = arg('--out', `${ROOT}bench/text/RESULTS.md`);
+const SLO = { ttftMs: Number(arg('--slo-ttft-ms', '1000')), tpotMs: Number(arg('--slo-tpot-ms', '100')) };
+const MAX_ACTIVE = 16;
+const INSTANCES = Number(arg('--instances', '1'));
+
+/** Deterministic PRNG so every mode replays the same trace. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Job {
+  at: number;
+  prompt: string;
+  maxTokens: number;
+}
+
+/** Prompts from the poems the model knows: 80% short (4-24 chars), 20% long (3/8 to 5/8 of the context). */
+function trace(rate: number, n: number, context: number): Job[] {
+  const text = readFileSync(TEXT, 'utf8').replace(/\x1b\[[0-9;]*m|%\n/g, '');
+  const r = rng(7);
+  let t = 0;
+  return Array.from({ length: n }, () => {
+    t += -Math.log(1 - r()) / rate * 1000;
+    const long = r() < 0.2;
+    const len = long ? Math.floor(context * (0.375 + r() * 0.25)) : 4 + Math.floor(r() * 20);
+    const start = Math.floor(r() * (text.length - len));
+    // Output lengths: mostly short answers, a long tail (8-24 or 64-128).
+    const maxTokens = r() < 0.7 ? 8 + Math.floor(r() * 16) : 64 + Math.floor(r() * 64);
+    return { at: t, prompt: text.slice(start, start + len), maxTokens };
+  });
+}
+
+interface Outcome {
+  computeMs: number;
+  ttft: number;
+  tpot: number;
+  tokens: number;
+  end: number;
+}
+
+async function runMode(mode: BatchingMode, jobs: Job[]): Promise<{ outcomes: Outcome[]; seconds: number; passes: number }> {
+  const spec = readModelSpec(REPOSITORY, MODEL);
+  const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, scheduler: { maxActive: MAX_ACTIVE }, maxQueueDelayMs: 5 });
+  const limits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
+  const start = performance.now();
+  const outcomes = await Promise.all(
+    jobs.map(async (job) => {
+      await new Promise((r) => setTimeout(r, Math.max(0, start + job.at - performance.now())));
+      const arrived = start + job.at;
+      const settings = resolveSampling({ maxTokens: job.maxTokens, temperature: 0, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] }, limits);
+      const seq = g.generator.prepare(job.prompt, settings, 2);
+      let first = 0;
+      const counted = () => {
+        if (first === 0 && seq.generatedIds.length > 0) first = performance.now();
+      };
+      for await (const _ of g.generator.stream(seq)) counted();
+      counted();
+      const end = performance.now();
+      const n = seq.generatedIds.length;
+      return { computeMs: seq.computeMs, ttft: first - arrived, tpot: n > 1 ? (end - first) / (n - 1) : 0, tokens: n, end: end - start } satisfies Outcome;
+    }),
+  );
+  const seconds = Math.max(...outcomes.map((o) => o.end)) / 1000;
+  const passes = 'forwardPasses' in g.runner ? (g.runner as { forwardPasses: number }).forwardPasses : 0;
+  await g.close();
+  return { outcomes, seconds, passes };
+}
+
+/** One request alone, to size the load: requests/s of one-at-a-time serving for the trace's mix. */
+async function capacity(jobs: Job[]): Promise<number> {
+  const sample = jobs.slice(0, 12);
+  const { seconds } = await runMode('none', sample.map((j) => ({ ...j, at: 0 })));
+  return sample.length / seconds;
+}
+
+const pct = (values: number[], p: number) => {
+  const s = values.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+async function main() {
+  const requested = Number(arg('--rate', '0'));
+  const context = readModelSpec(REPOSITORY, MODEL).contextLength;
+  const probe = trace(1, REQUESTS, context);
+  const oneAtATime = await capacity(probe);
+  const rate = requested > 0 ? requested : 3 * oneAtATime;
+  const jobs = trace(rate, REQUESTS, context);
+  const modes = arg('--modes', 'continuous,request,none').split(',') as BatchingMode[];
+  const results = new Map<BatchingMode, { outcomes: Outcome[]; seconds: number }[]>();
+  const started = Date.now();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
+      const r = await runMode(mode, jobs);
+      const busy = r.outcomes.reduce((n, o) => n + o.computeMs, 0) / 1000;
+      console.log(`round ${round + 1} ${mode}: ${r.seconds.toFixed(1)} s, ${r.passes} forward passes, session.run busy ${busy.toFixed(1)} s`);
+      results.set(mode, [...(results.get(mode) ?? []), r]);
+    }
+  }
+  const rows = modes.map((mode) => {
+    const runs = results.get(mode)!;
+    const outcomes = runs.flatMap((r) => r.outcomes);
+    const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+    const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+    const good = outcomes.filter((o) => o.ttft <= SLO.ttftMs && o.tpot <= SLO.tpotMs).length;
+    return {
+      mode, tokensPerS: tokens / seconds, ttft50: pct(outcomes.map((o) => o.ttft), 50), ttft95: pct(outcomes.map((o) => o.ttft), 95),
+      tpot50: pct(outcomes.map((o) => o.tpot), 50), tpot95: pct(outcomes.map((o) => o.tpot), 95), goodput: good / seconds, goodFraction: good / outcomes.length,
+    };
+  });
+  const byMode = Object.fromEntries(rows.map((r) => [r.mode, r]));
+  const f = (v: number, d = 0) => v.toFixed(d);
+  const table = rows.map((r) => `| ${r.mode} | ${f(r.tokensPerS)} | ${f(r.ttft50)} | ${f(r.ttft95)} | ${f(r.tpot50, 1)} | ${f(r.tpot95, 1)} | ${f(r.goodput, 2)} (${f(100 * r.goodFraction)}%) |`);
+  const ratio = byMode.continuous!.tokensPerS / byMode.request!.tokensPerS;
+  const promptLens = jobs.map((j) => j.prompt.length);
+  const outLens = jobs.map((j) => j.maxTokens);
+  const node = process.version;
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  const nproc = execSync('nproc').toString().trim();
+  const md = `# Text generation benchmark
+
+Command: \`npx tsx bench/text/run.ts${args.length ? ' ' + args.join(' ') : ''}\` (from the repository root).
+Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; the machine was shared with other work while it ran. Whole run: ${Math.round((Date.now() - started) / 1000)} s.
+
+Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (1 intra-op thread each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
+Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (3x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift).
+Prompts (${TEXT.split('/').pop()}): 80% short (4-24 characters), 20% long (3/8-5/8 of the ${context}-token context); median ${pct(promptLens, 50)}, p95 ${pct(promptLens, 95)}. Outputs: 70% 8-23 tokens, 30% 64-127 (capped by the context); median ${pct(outLens, 50)}, p95 ${pct(outLens, 95)}.
+Modes: continuous = ContinuousBatcher (max ${MAX_ACTIVE} active, step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${MAX_ACTIVE}, 5 ms max queue delay; a batch runs to its longest member); none = one request at a time.
+TTFT is from a request's scheduled arrival to its first generated token; TPOT is (last token - first token) / (tokens - 1). SLO: TTFT <= ${SLO.ttftMs} ms and TPOT <= ${SLO.tpotMs} ms; goodput = requests meeting it per second of run.
+
+| mode | output tokens/s | TTFT p50 ms | TTFT p95 ms | TPOT p50 ms | TPOT p95 ms | goodput req/s (met SLO) |
+| --- | --- | --- | --- | --- | --- | --- |
+${table.join('\n')}
+
+Continuous vs request-level: ${f(ratio, 2)}x output tokens/s, TTFT p95 ${f(byMode.continuous!.ttft95)} vs ${f(byMode.request!.ttft95)} ms.
+`;
+  writeFileSync(OUT, md);
+  console.log(md);
+}
+
+await main();

@@ -1,0 +1,220 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FinishReason } from '@aigc/proto';
+import { ServiceError, Status } from '@aigc/runtime';
+import { ContinuousBatcher } from './continuous-batcher.js';
+import type { GenerationEvent, GenerationSequence } from './generation-sequence.js';
+import { readModelSpec } from './model-spec.js';
+import { openGenerator, type GeneratorOptions, type OpenGenerator } from './open-generator.js';
+import { resolveSampling, type SamplingSettings } from './sampling-params.js';
+import type { SamplingParams } from '@aigc/proto';
+
+const TEST_MODELS = fileURLToPath(new URL('../test/models', import.meta.url));
+const LIMITS = { defaultMaxTokens: 16, maxTokensLimit: 256 };
+const opened: OpenGenerator[] = [];
+
+/** tiny-gpt2: a GPT-2-layout export trained to repeat "the quick brown fox jumps over the lazy dog. " */
+async function open(options: GeneratorOptions = {}, priorityLevels = 1): Promise<OpenGenerator> {
+  const spec = readModelSpec(TEST_MODELS, 'tiny-gpt2');
+  const policy = spec.serving.batching.queuePolicies[0]!;
+  const batching = { ...spec.serving.batching, priorityLevels, queuePolicies: Array.from({ length: priorityLevels }, () => policy) };
+  const g = await openGenerator({ ...spec, serving: { ...spec.serving, batching } }, options);
+  opened.push(g);
+  return g;
+}
+const settings = (p: Partial<SamplingParams>): SamplingSettings =>
+  resolveSampling({ maxTokens: 0, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [], ...p }, LIMITS);
+const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}) => settings({ maxTokens, temperature: 0, ...extra });
+
+async function collect(g: OpenGenerator, seq: GenerationSequence, options: { signal?: AbortSignal; onEvent?: (e: GenerationEvent) => void } = {}) {
+  let text = '';
+  for await (const e of g.generator.stream(seq, options)) {
+    text += e.delta;
+    options.onEvent?.(e);
+  }
+  return text;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((g) => g.close()));
+});
+
+describe('generation over a standard KV-cache export', () => {
+  it('serves a model from its config.json alone and continues a prompt through the KV cache', async () => {
+    const g = await open();
+    expect(g.model.geometry).toEqual({ layers: 2, kvHeads: 2, headDim: 16 });
+    // Byte-level tokens: 20 of them continue the sentence up to "laz".
+    const seq = g.generator.prepare('the quick brown', greedy(20), 2);
+    expect(await collect(g, seq)).toBe(' fox jumps over the laz');
+    expect(seq.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+  });
+
+  it('honours max_tokens exactly', async () => {
+    const g = await open();
+    for (const n of [1, 5, 13]) {
+      const seq = g.generator.prepare('the lazy', settings({ maxTokens: n, seed: 3 }), 2);
+      await collect(g, seq);
+      expect(seq.generatedIds).toHaveLength(n);
+      expect(seq.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+    }
+  });
+
+  it('caps generation at the context and reports LENGTH', async () => {
+    const g = await open({ contextWindow: 20 });
+    const seq = g.generator.prepare('the quick brown', greedy(100), 2);
+    await collect(g, seq);
+    expect(seq.promptIds.length + seq.generatedIds.length).toBe(20);
+    expect(seq.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+  });
+
+  it('cuts the output exactly before a stop sequence, streamed and whole', async () => {
+    const g = await open();
+    const deltas: string[] = [];
+    const seq = g.generator.prepare('the quick brown', greedy(30, { stop: ['zzz', 'y d'] }), 2);
+    const text = await collect(g, seq, { onEvent: (e) => deltas.push(e.delta) });
+    expect(text).toBe(' fox jumps over the laz');
+    expect(deltas.join('')).toBe(text);
+    expect(seq.finishReason).toBe(FinishReason.FINISH_REASON_STOP);
+  });
+
+  it('gives the same tokens for the same seed and input, and other tokens for another seed', async () => {
+    const g = await open();
+    const run = async (seed: number) => {
+      const seq = g.generator.prepare('the', settings({ maxTokens: 24, temperature: 2, seed }), 2);
+      await collect(g, seq);
+      return seq.generatedIds;
+    };
+    const a = await run(42);
+    expect(await run(42)).toEqual(a);
+    expect(await run(43)).not.toEqual(a);
+  });
+
+  it('gives the same greedy tokens batched as alone, with prompts of different lengths', async () => {
+    const g = await open();
+    const prompts = ['the', 'the quick brown fox jumps over', 'lazy dog. the quick', 'over the lazy dog. the quick brown fox jumps'];
+    const alone: number[][] = [];
+    for (const p of prompts) {
+      const seq = g.generator.prepare(p, greedy(12), 2);
+      await collect(g, seq);
+      alone.push(seq.generatedIds);
+    }
+    const seqs = prompts.map((p) => g.generator.prepare(p, greedy(12), 2));
+    await Promise.all(seqs.map((s) => collect(g, s)));
+    expect(seqs.map((s) => s.generatedIds)).toEqual(alone);
+  });
+
+  it('reports logprobs of the chosen token and the best alternatives', async () => {
+    const g = await open();
+    const seq = g.generator.prepare('the quick', greedy(3, { logprobs: 2 }), 2);
+    const events: GenerationEvent[] = [];
+    await collect(g, seq, { onEvent: (e) => events.push(e) });
+    const lp = events.flatMap((e) => e.logprobs);
+    expect(lp).toHaveLength(3);
+    for (const t of lp) {
+      expect(t.top).toHaveLength(2);
+      expect(t.logprob).toBeLessThanOrEqual(0);
+      // Greedy: the chosen token is the most likely one.
+      expect(t.top[0]!.token).toBe(t.token);
+      expect(t.top[0]!.logprob).toBeCloseTo(t.logprob, 5);
+      expect(t.top[1]!.logprob).toBeLessThanOrEqual(t.top[0]!.logprob);
+    }
+  });
+
+  it('rejects a model without KV-cache inputs, naming what is missing', async () => {
+    // An encoder from the serving core's test models: a real ONNX model with no KV cache.
+    const root = fileURLToPath(new URL('../../../libs/serving/test/models', import.meta.url));
+    const err = await openGenerator({ ...readModelSpecLike(root, 'tiny_encoder') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect((err as ServiceError).code).toBe(Status.FAILED_PRECONDITION);
+    expect((err as Error).message).toContain('past_key_values');
+  });
+});
+
+/** A model without a text config: describe it by hand, borrowing tiny-gpt2's text settings. */
+function readModelSpecLike(root: string, name: string) {
+  const spec = readModelSpec(TEST_MODELS, 'tiny-gpt2');
+  return { ...spec, name, modelPath: join(root, name, '1', 'model.onnx') };
+}
+
+describe('continuous batching', () => {
+  it('frees a cancelled stream\'s slot at the next step: the waiting request starts at once', async () => {
+    const g = await open({ scheduler: { maxActive: 1 } });
+    const batcher = g.runner as ContinuousBatcher;
+    const controller = new AbortController();
+    const first = g.generator.prepare('the', greedy(60), 2);
+    const second = g.generator.prepare('the quick', greedy(10), 2);
+    let cancelledAt = -1;
+    let secondStartedAt = -1;
+    const running = collect(g, first, {
+      signal: controller.signal,
+      onEvent: () => {
+        if (first.generatedIds.length === 3 && cancelledAt < 0) {
+          cancelledAt = batcher.iterations;
+          controller.abort();
+        }
+      },
+    }).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    const waiting = collect(g, second, { onEvent: () => (secondStartedAt = secondStartedAt < 0 ? batcher.iterations : secondStartedAt) });
+    expect(batcher.waitingCount).toBe(1);
+    expect(await running).toMatchObject({ code: Status.CANCELLED });
+    expect(await waiting).toBe(' brown fox');
+    expect(first.generatedIds.length).toBeLessThan(60);
+    // The second request joined at the first iteration boundary after the cancel and finished
+    // its one-chunk prefill there.
+    expect(secondStartedAt - cancelledAt).toBeLessThanOrEqual(2);
+  });
+
+  it('admits higher priority first when a slot frees', async () => {
+    const g = await open({ scheduler: { maxActive: 1 } }, 3);
+    const order: string[] = [];
+    const run = (name: string, priority: number, max: number) =>
+      collect(g, g.generator.prepare('the', greedy(max), priority)).then(() => order.push(name));
+    const all = [run('running', 2, 6)];
+    await new Promise((r) => setImmediate(r));
+    all.push(run('low', 3, 2), run('normal', 2, 2), run('high', 1, 2));
+    await Promise.all(all);
+    expect(order).toEqual(['running', 'high', 'normal', 'low']);
+  });
+
+  it('holds admission to the KV-cache budget', async () => {
+    const g = await open({ scheduler: { maxActive: 4, kvCacheTokens: 30 } });
+    const batcher = g.runner as ContinuousBatcher;
+    let maxActive = 0;
+    const seqs = [0, 1, 2].map(() => g.generator.prepare('the quick', greedy(20), 2)); // 3 + 20 tokens each
+    await Promise.all(seqs.map((s) => collect(g, s, { onEvent: () => (maxActive = Math.max(maxActive, batcher.activeCount)) })));
+    expect(maxActive).toBe(1);
+    expect(seqs.every((s) => s.generatedIds.length === 20)).toBe(true);
+  });
+
+  it('gives a short prompt its first token before a long prompt that arrived first finishes prefill', async () => {
+    const g = await open({ scheduler: { maxActive: 4, prefillChunk: 4, maxStepTokens: 8 } });
+    const firsts: string[] = [];
+    const long = g.generator.prepare('the quick brown fox jumps over the lazy dog. the quick brown', greedy(2), 2);
+    const short = g.generator.prepare('the', greedy(2), 2);
+    const mark = (name: string) => () => (firsts.includes(name) ? undefined : firsts.push(name));
+    const a = collect(g, long, { onEvent: mark('long') });
+    await new Promise((r) => setImmediate(r));
+    const b = collect(g, short, { onEvent: mark('short') });
+    await Promise.all([a, b]);
+    expect(long.promptIds.length).toBeGreaterThan(20);
+    expect(firsts).toEqual(['short', 'long']);
+  });
+
+  it('pauses a stream that stops reading (backpressure) while others keep decoding', async () => {
+    const g = await open({ scheduler: { maxActive: 2, maxBufferedTokens: 3 } });
+    const slow = g.generator.prepare('the', greedy(40), 2);
+    const iterator = g.generator.stream(slow)[Symbol.asyncIterator]();
+    await iterator.next(); // started, then never read again until the other finishes
+    const fast = g.generator.prepare('the quick', greedy(30), 2);
+    await collect(g, fast);
+    expect(fast.generatedIds).toHaveLength(30);
+    expect(slow.bufferedTokens).toBeLessThanOrEqual(3);
+    expect(slow.generatedIds.length).toBeLessThan(10);
+    let rest = 0;
+    while (!(await iterator.next()).done) rest++;
+    expect(slow.generatedIds).toHaveLength(40);
+    expect(rest).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Request-level batching of generation, the baseline continuous batching is measured against
+ * (bench/text): libs/serving's DynamicBatcher groups waiting requests, and a batch runs prefill
+ * and decoding to the end of its longest member before the next batch may start. Finished rows
+ * leave the decode batch, but nobody joins it. `maxBatchSize: 1` is no batching at all.
+ */
+import { DynamicBatcher, type Logger, type QueuePolicy } from '@aigc/serving';
+import type { DecoderModel } from './decoder-model.js';
+import type { GenerationSequence } from './generation-sequence.js';
+import type { RunSequenceOptions } from './continuous-batcher.js';
+
+/** Options of a {@link RequestBatcher}. */
+export interface RequestBatcherOptions {
+  maxBatchSize: number;
+  /** Batches running at once (the executor's instance count). */
+  maxConcurrentBatches?: number;
+  /** Longest the oldest request waits for a batch to fill. */
+  maxQueueDelayMs: number;
+  priorityLevels: number;
+  queuePolicy?: QueuePolicy | QueuePolicy[];
+  logger?: Logger;
+}
+
+interface Job {
+  seq: GenerationSequence;
+  signal?: AbortSignal;
+}
+
+/** Runs generation sequences a whole batch at a time; see the module comment. */
+export class RequestBatcher {
+  private readonly batcher: DynamicBatcher<Job, GenerationSequence>;
+  /** Forward passes run so far. */
+  forwardPasses = 0;
+
+  constructor(
+    private readonly model: DecoderModel,
+    private readonly options: RequestBatcherOptions,
+  ) {
+    this.batcher = new DynamicBatcher<Job, GenerationSequence>({
+      name: `generate ${model.name}`,
+      runBatch: (jobs) => this.runBatch(jobs),
+      maxBatchSize: options.maxBatchSize,
+      maxConcurrentBatches: options.maxConcurrentBatches,
+      maxQueueDelayMs: options.maxQueueDelayMs,
+      priorityLevels: options.priorityLevels,
+      queuePolicy: options.queuePolicy,
+      logger: options.logger,
+    });
+  }
+
+  /** Queues `seq`; resolves when its batch has generated it to the end. */
+  run(seq: GenerationSequence, options: RunSequenceOptions = {}): Promise<GenerationSequence> {
+    return this.batcher.submit({ seq, signal: options.signal }, { priority: Math.min(seq.priority, this.options.priorityLevels), signal: options.signal, deadline: options.deadline });
+  }
+
+  /** Request-level batches have no backpressure pause. */
+  resume(): void {}
+
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  private async runBatch(jobs: Job[]): Promise<GenerationSequence[]> {
+    const live = () => jobs.filter((j) => !j.seq.finished && !j.signal?.aborted).map((j) => j.seq);
+    // Prefill: every prompt at once, padded to the longest.
+    const first = live();
+    if (first.length > 0) {
+      const { outputs, computeMs } = await this.model.step(first.map((s) => ({ tokens: s.promptIds, cache: undefined })));
+      this.forwardPasses++;
+      const total = first.reduce((n, s) => n + s.promptIds.length, 0);
+      first.forEach((s, i) => {
+        s.cache = outputs[i]!.cache;
+        s.prefilled = s.promptIds.length;
+        s.computeMs += (computeMs * s.promptIds.length) / total;
+        s.accept(outputs[i]!.logits);
+      });
+    }
+    for (let rows = live(); rows.length > 0; rows = live()) {
+      const { outputs, computeMs } = await this.model.step(rows.map((s) => ({ tokens: [s.nextInput!], cache: s.cache })));
+      this.forwardPasses++;
+      rows.forEach((s, i) => {
+        s.cache = outputs[i]!.cache;
+        s.computeMs += computeMs / rows.length;
+        s.accept(outputs[i]!.logits);
+      });
+    }
+    return jobs.map((j) => j.seq);
+  }
+}
