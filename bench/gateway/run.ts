@@ -5,8 +5,8 @@
  *
  * Starts the real platform (NATS + seven service processes) on free ports, then in one run:
  *  - latency, one request at a time: orchestrator directly (gRPC), gateway gRPC, gateway HTTP
- *    (`/v1/completions`), and each admission call the gateway makes, alone (billing Authenticate);
- *    the gateway's own work is its latency minus the direct call minus the admission calls;
+ *    (`/v1/completions`), and each admission call the gateway waits for, alone (moderation Check,
+ *    billing Reserve); the gateway's own work is its latency minus the direct call minus those;
  *  - throughput at saturation: a closed loop of `concurrency` clients for `seconds` against each face.
  * Every request generates one token from the bigram model, so model time is as small as it gets.
  * Prints a Markdown report; bench/gateway/RESULTS.md holds the committed one.
@@ -16,7 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { Metadata } from '@grpc/grpc-js';
-import { BillingServiceClient, GatewayServiceClient, Modality, OrchestratorServiceClient, type CompleteRequest } from '@aigc/proto';
+import { BillingServiceClient, CheckRequest, CheckStage, GatewayServiceClient, Modality, ModerationMode, ModerationServiceClient, OrchestratorServiceClient, Usage, type CompleteRequest } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 import { createHarness, startPlatform } from '@aigc/testing';
 
@@ -98,15 +98,33 @@ try {
     'gateway gRPC': () => callUnary(gateway, 'complete', body, { metadata: authorized }),
     'gateway HTTP /v1/completions': http,
   };
-  const admission = { 'billing Authenticate': () => callUnary(billing, 'authenticate', { secret }) };
+  const moderation = createClient(ModerationServiceClient, platform.services.moderation.address);
+  const screen = CheckRequest.fromPartial({ text: 'The ', stage: CheckStage.CHECK_STAGE_INPUT, mode: ModerationMode.MODERATION_MODE_BLOCK });
+  let n = 0;
+  const reserve = () =>
+    callUnary(billing, 'reserve', {
+      apiKeyId: key.id,
+      requestId: `bench-${n++}`,
+      model: body.model,
+      modality: Modality.MODALITY_TEXT,
+      estimate: Usage.fromPartial({ promptTokens: 20, completionTokens: 1 }),
+      ttlMs: 60_000,
+    });
+  // The calls the gateway waits for on each request (its key lookup is cached; Settle runs after the response).
+  const admission = {
+    'moderation Check (pre-filter)': () => callUnary(moderation, 'check', screen),
+    'billing Reserve': reserve,
+    'billing Reserve + Settle': async () => callUnary(billing, 'settle', { reservationId: (await reserve()).reservationId, usage: Usage.fromPartial({ promptTokens: 4, completionTokens: 1 }) }),
+  };
 
   const rows = [];
   for (const [name, fn] of Object.entries({ ...faces, ...admission })) rows.push(await latency(name, fn));
   const rates: Array<[string, number]> = [];
   for (const [name, fn] of Object.entries(faces)) rates.push([name, await throughput(fn)]);
 
-  const [directRow, grpcRow, httpRow, authRow] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
-  const own = (row: typeof grpcRow) => row.p50 - directRow.p50 - authRow.p50;
+  const [directRow, grpcRow, httpRow, checkRow, reserveRow] = rows as Array<(typeof rows)[0]> as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+  const admissionP50 = checkRow.p50 + reserveRow.p50;
+  const own = (row: typeof grpcRow) => row.p50 - directRow.p50 - admissionP50;
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log(`# bench/gateway
 
@@ -123,7 +141,7 @@ ${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).j
 | --- | --- |
 | gateway gRPC adds over direct | ${(grpcRow.p50 - directRow.p50).toFixed(3)} |
 | gateway HTTP adds over direct | ${(httpRow.p50 - directRow.p50).toFixed(3)} |
-| of which admission calls (Authenticate) | ${authRow.p50.toFixed(3)} |
+| of which admission calls on the path (Check + Reserve) | ${admissionP50.toFixed(3)} |
 | gateway's own work, gRPC face | ${own(grpcRow).toFixed(3)} |
 | gateway's own work, HTTP face | ${own(httpRow).toFixed(3)} |
 
@@ -133,7 +151,7 @@ ${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).j
 | --- | --- | --- |
 ${rates.map(([n, r]) => `| ${n} | ${r.toFixed(0)} | ${(r / rates[0]![1]).toFixed(2)} |`).join('\n')}
 `);
-  for (const c of [billing, orchestrator, gateway]) c.close();
+  for (const c of [billing, orchestrator, gateway, moderation]) c.close();
   agent.destroy();
 } finally {
   await harness.close();

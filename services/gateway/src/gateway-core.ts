@@ -34,7 +34,7 @@ export class GatewayCore {
     const ticket = await this.admit(spec, prepared, call);
     try {
       const response = await this.link.unary(task, prepared, this.downstream(call, ticket));
-      await ticket.settle(spec.usage(response, prepared));
+      ticket.settle(spec.usage(response, prepared));
       return { response, rate: ticket.rate };
     } catch (err) {
       await ticket.fail(err);
@@ -60,7 +60,7 @@ export class GatewayCore {
           yield message;
         }
         finished = true;
-        await ticket.settle(usage);
+        ticket.settle(usage);
       } catch (err) {
         finished = true;
         await ticket.fail(err);

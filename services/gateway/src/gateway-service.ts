@@ -92,6 +92,8 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
     billing.close();
     moderation.close();
   });
+  // Runs before the clients close (cleanups run last-registered first): settlements still in flight finish.
+  host.onShutdown(() => admission.drain());
   await host.start();
   const http = await startOpenAIServer({
     host: config.grpcHost,

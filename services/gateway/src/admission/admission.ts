@@ -40,8 +40,11 @@ export interface RateState {
 export interface Ticket {
   readonly reservationId: string;
   readonly rate: RateState;
-  /** Charges the measured usage; the reservation is the cap. Never throws. */
-  settle(usage: Partial<Usage> | undefined): Promise<void>;
+  /**
+   * Charges the measured usage; the reservation is the cap. Runs off the response's path (the
+   * caller does not wait for billing); {@link Admission.drain} waits for it at shutdown. Never throws.
+   */
+  settle(usage: Partial<Usage> | undefined): void;
   /**
    * Ends a request that failed. Work that was refused before it ran is released; work that was
    * cancelled or timed out may have run, so its hold is left for billing to settle from the
@@ -72,6 +75,7 @@ const SETTLE_TIMEOUT_MS = 5_000;
  */
 export class Admission {
   private readonly seconds: Histogram<'step'>;
+  private readonly settling = new Set<Promise<void>>();
 
   constructor(private readonly options: AdmissionOptions) {
     this.seconds = new Histogram({
@@ -81,6 +85,11 @@ export class Admission {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [options.registry],
     });
+  }
+
+  /** Waits for the settlements still in flight (at shutdown, before billing's client closes). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.settling]);
   }
 
   async admit(request: AdmissionRequest): Promise<Ticket> {
@@ -141,10 +150,13 @@ export class Admission {
     return {
       reservationId,
       rate,
-      settle: (usage) =>
-        once('settle', () =>
+      settle: (usage) => {
+        const settled = once('settle', () =>
           callUnary(this.options.billing, 'settle', { reservationId, usage: usage ? { images: 0, steps: 0, pixels: 0, audioSeconds: 0, characters: 0, computeMs: 0, promptTokens: 0, completionTokens: 0, ...usage } : undefined }, { deadline: deadline() }),
-        ),
+        );
+        this.settling.add(settled);
+        void settled.finally(() => this.settling.delete(settled));
+      },
       fail: async (error) => {
         const code = ServiceError.from(error).code;
         if (code === Status.CANCELLED || code === Status.DEADLINE_EXCEEDED) {
