@@ -1,1 +1,14 @@
-export {};
+export { imageConfigSpec } from './config.js';
+export { startImageService, defaultModelRepository, type ImageConfig, type ImageServiceDeps } from './image-service.js';
+export { DenoisingLoop, type BatchingMode, type DenoisingLoopOptions, type DenoiseState, type GeneratedImages, type IterationRows } from './denoising-loop.js';
+export { DiffusionModel, type DiffusionModelOptions } from './diffusion-model.js';
+export { readModelLayout, ModelLayoutError, type ImageModelLimits, type ModelLayout } from './model-layout.js';
+export { createScheduler, type DenoisingScheduler, type SchedulerKind } from './denoising-scheduler.js';
+export { DdimScheduler } from './ddim-scheduler.js';
+export { EulerScheduler } from './euler-scheduler.js';
+export { parseSchedulerConfig, alphasCumprod, spacedTimesteps, type NoiseScheduleConfig } from './noise-schedule.js';
+export { GaussianNoise, MAX_SEED } from './gaussian-noise.js';
+export { PngEncoder, encodePng, type RasterImage } from './png-encoder.js';
+export { decodePng, PngFormatError } from './png-decoder.js';
+export { resolveImageJob, type ImageJob } from './image-job.js';
+export { loadPromptTokenizer, WordLevelTokenizer, ClipBpeTokenizer, type PromptTokenizer } from './prompt-tokenizer.js';

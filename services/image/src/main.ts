@@ -1,25 +1,18 @@
 #!/usr/bin/env node
-import { ImageServiceService } from '@aigc/proto';
-import { commonConfig, runService, ServiceHost, unimplementedHandlers } from '@aigc/runtime';
+import { connectBus, provision } from '@aigc/bus';
+import { UsageMeter } from '@aigc/metering';
+import { runService } from '@aigc/runtime';
+import { imageConfigSpec } from './config.js';
+import { startImageService } from './image-service.js';
 
-/**
- * The image service's skeleton: it deploys, reports SERVING, and answers reflection, while every
- * method answers UNIMPLEMENTED until the [image] issue lands its capability.
- */
+/** The image model server: load config, connect NATS, open the model, serve, meter usage. */
 await runService({
   name: 'image',
-  spec: commonConfig({ grpcPort: 50054, metricsPort: 9464 }),
+  spec: imageConfigSpec,
   async start(config, { logger }) {
-    const host = new ServiceHost({
-      name: 'image',
-      host: config.grpcHost,
-      port: config.grpcPort,
-      metricsPort: config.metricsPort,
-      logger,
-      shutdownGraceMs: config.shutdownGraceMs,
-    });
-    host.addService(ImageServiceService, unimplementedHandlers(ImageServiceService, 'arrives with the [image] issue'));
-    await host.start();
-    return host;
+    const bus = await connectBus({ servers: config.natsUrl, name: 'image', logger: logger.child({ component: 'bus' }) });
+    await provision(bus, { logger });
+    const host = await startImageService(config, { logger, meter: new UsageMeter(bus, 'image') });
+    return host.onShutdown(() => bus.drain());
   },
 });

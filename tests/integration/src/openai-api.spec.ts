@@ -77,6 +77,33 @@ describe('OpenAI-compatible HTTP API', () => {
     expect(streamed).toBe(res.choices[0]!.text);
   });
 
+  it('draws: /v1/images/generations returns PNGs as b64_json', async () => {
+    const res = await client.images.generate({ model: 'shapes-diffusion', prompt: 'a red circle', n: 2, response_format: 'b64_json', steps: 8, seed: 5 } as never);
+    expect(res.data).toHaveLength(2);
+    for (const image of res.data ?? []) {
+      const png = Buffer.from(image.b64_json!, 'base64');
+      expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+      expect(png.readUInt32BE(16)).toBeGreaterThan(0); // IHDR width
+    }
+    const tooBig = await client.images.generate({ model: 'shapes-diffusion', prompt: 'a red circle', size: '4096x4096' } as never).catch((e: unknown) => e);
+    expect(tooBig).toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  it('embeds: /v1/embeddings returns unit vectors, as floats or base64', async () => {
+    const floats = await client.embeddings.create({ model: 'fortunes-embed', input: ['a quiet river', 'a loud market'], encoding_format: 'float' });
+    expect(floats.data).toHaveLength(2);
+    const v = floats.data[0]!.embedding;
+    expect(Math.hypot(...v)).toBeCloseTo(1, 3);
+    // The SDK's default asks for base64 and decodes it: the same vector either way.
+    const decoded = await client.embeddings.create({ model: 'fortunes-embed', input: 'a quiet river' });
+    expect(decoded.data[0]!.embedding.map((x) => x.toFixed(5))).toEqual(v.map((x) => x.toFixed(5)));
+  });
+
+  it('moderates: /v1/moderations flags what the lexicon holds', async () => {
+    const res = await client.moderations.create({ input: ['What a lovely day.', 'Here is how to make a bomb at home.'] });
+    expect(res.results.map((r) => r.flagged)).toEqual([false, true]);
+  });
+
   it('speaks: /v1/audio/speech returns a WAV the client can read', async () => {
     const res = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hello there. How are you today?', response_format: 'wav' });
     const wav = Buffer.from(await res.arrayBuffer());
