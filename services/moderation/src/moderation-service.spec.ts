@@ -3,6 +3,7 @@ import { status, type ClientDuplexStream } from '@grpc/grpc-js';
 import { connectBus, provision } from '@aigc/bus';
 import {
   CheckStage,
+  inference,
   ModerationMode,
   ModerationServiceClient,
   Verdict,
@@ -20,6 +21,7 @@ import { syntheticTerms, termFile } from './testing/synthetic-corpus.js';
 const h = createHarness();
 let a: ModerationServiceClient;
 let b: ModerationServiceClient;
+let addressA: string;
 
 async function replica(natsUrl: string): Promise<ModerationServiceClient> {
   const config = loadConfig(moderationConfigSpec, {
@@ -36,6 +38,7 @@ async function replica(natsUrl: string): Promise<ModerationServiceClient> {
   h.onClose(() => host.shutdown());
   const client = createClient(ModerationServiceClient, host.address);
   h.onClose(() => client.close());
+  addressA ??= host.address;
   return client;
 }
 
@@ -200,5 +203,21 @@ describe('presets', () => {
     expect(presets).toHaveLength(1);
     expect(presets[0]!.blockedCategories).toContain('violence');
     expect(presets[0]!.temperature).toBeLessThan(0.8);
+  });
+});
+
+describe('Open Inference Protocol', () => {
+  it('serves the risk model to a client generated from the standard proto', async () => {
+    const oip = createClient(inference.GRPCInferenceServiceClient, addressA);
+    try {
+      expect((await callUnary(oip, 'serverLive', {})).live).toBe(true);
+      expect((await callUnary(oip, 'modelReady', { name: 'risk-classifier', version: '' })).ready).toBe(true);
+      const meta = await callUnary(oip, 'modelMetadata', { name: 'risk-classifier', version: '' });
+      expect(meta.platform).toBe('onnxruntime_onnx');
+      expect(meta.inputs.map((t) => t.name)).toContain('input_ids');
+      expect(meta.outputs.map((t) => t.name)).toContain('probs');
+    } finally {
+      oip.close();
+    }
   });
 });

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@aigc/bus';
-import { CheckStage, ModerationMode, ModerationServiceService, Verdict, type LexiconTerm as ProtoTerm } from '@aigc/proto';
+import { CheckStage, inference, ModerationMode, ModerationServiceService, Verdict, type LexiconTerm as ProtoTerm } from '@aigc/proto';
 import { invalidArgument, ServiceHost, type ConfigOf, type Logger } from '@aigc/runtime';
+import { createInferenceHandlers } from '@aigc/serving';
 import { RulesEngine } from './engine/rules-engine.js';
 import { TextNormalizer } from './engine/text-normalizer.js';
 import type { moderationConfigSpec } from './config.js';
@@ -68,6 +69,8 @@ export async function startModerationService(config: ModerationConfig, deps: { l
     logger,
     shutdownGraceMs: config.shutdownGraceMs,
   });
+  // The risk model is also reachable over the Open Inference Protocol, as on every model server.
+  if (risk) host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(risk.repository, { serverName: 'aigc-moderation' }));
   host.addService(ModerationServiceService, {
     async check(request, ctx) {
       const text = checkText(request.text, request.textUtf8);

@@ -15,7 +15,8 @@ export type RiskScores = Record<string, number>;
 /** See the module comment. */
 export class RiskScorer {
   private constructor(
-    private readonly repository: ModelRepository,
+    /** The repository holding the model; the server exposes it over the Open Inference Protocol. */
+    readonly repository: ModelRepository,
     private readonly model: ServedModel,
     /** Output index -> category; `safe` is not a risk category. */
     readonly labels: readonly string[],
