@@ -8,6 +8,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import type { Tracer } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import { createMetricsRegistry, getTracer, grpcServerMetrics, startMetricsServer, type MetricsServer } from '@aigc/telemetry';
+import type { commonConfig, ConfigOf } from './config.js';
 import { unavailable } from './errors.js';
 import { adaptHandler, type MethodShape, type ServiceHandlers } from './handlers.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -65,6 +66,26 @@ export class ServiceHost {
     this.logger = options.logger ?? silentLogger;
     this.registry = options.registry ?? createMetricsRegistry(options.name);
     this.tracer = options.tracer ?? getTracer(`@aigc/${options.name}`);
+  }
+
+  /**
+   * A host configured from a service's {@link commonConfig} values: bind address, gRPC port,
+   * grace period, and the metrics port unless `metricsPort` overrides it (`null` serves none, as
+   * services started in-process by tests do).
+   */
+  static fromConfig(
+    name: string,
+    config: Pick<ConfigOf<ReturnType<typeof commonConfig>>, 'grpcHost' | 'grpcPort' | 'metricsPort' | 'shutdownGraceMs'>,
+    deps: { logger: Logger; metricsPort?: number | null },
+  ): ServiceHost {
+    return new ServiceHost({
+      name,
+      host: config.grpcHost,
+      port: config.grpcPort,
+      metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
+      logger: deps.logger,
+      shutdownGraceMs: config.shutdownGraceMs,
+    });
   }
 
   /** Current lifecycle state. */

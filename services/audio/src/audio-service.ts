@@ -33,14 +33,7 @@ export interface AudioServiceDeps {
  * characters, measured compute time) to the usage stream.
  */
 export async function startAudioService(config: AudioConfig, deps: AudioServiceDeps): Promise<ServiceHost> {
-  const host = new ServiceHost({
-    name: 'audio',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger: deps.logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('audio', config, deps);
   const metrics = new ServingMetrics(host.registry);
   const phonemizer = new Phonemizer({ program: config.espeakProgram, concurrency: config.phonemizerConcurrency });
   const splitter = new SentenceSplitter({ maxChars: config.maxSentenceChars });

@@ -51,14 +51,7 @@ export async function startBilling(config: BillingConfig, deps: BillingDeps): Pr
   const reports = new CostReports(db, prices);
   const logger = deps.logger;
 
-  const host = new ServiceHost({
-    name: 'billing',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('billing', config, deps);
   host.addService(BillingServiceService, {
     authenticate: (r) => accounts.authenticate(r.secret),
     reserve: (r) => book.reserve(r),

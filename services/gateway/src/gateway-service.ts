@@ -28,14 +28,7 @@ export type GatewayConfig = ConfigOf<typeof gatewayConfigSpec>;
  * carried through, and settle it with the measured usage.
  */
 export async function startGatewayService(config: GatewayConfig, deps: { logger: Logger; bus: Bus; metricsPort?: number | null }): Promise<ServiceHost> {
-  const host = new ServiceHost({
-    name: 'gateway',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger: deps.logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('gateway', config, deps);
   const orchestrator = new OrchestratorLink(config.orchestratorAddr);
   const billing = createClient(BillingServiceClient, config.billingAddr);
   const moderation = createClient(ModerationServiceClient, config.moderationAddr);

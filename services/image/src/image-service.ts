@@ -53,14 +53,7 @@ export async function startImageService(config: ImageConfig, deps: ImageServiceD
     intraOpThreads: config.intraOpThreads,
     logger: deps.logger.child({ component: 'executor' }),
   });
-  const host = new ServiceHost({
-    name: 'image',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger: deps.logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('image', config, deps);
   // The serving core's per-model metrics: a denoiser call is a batch, queue depth is the waiting requests.
   const metrics = new ServingMetrics(host.registry);
   const loop = new DenoisingLoop(model, {

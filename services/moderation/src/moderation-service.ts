@@ -61,14 +61,7 @@ export async function startModerationService(config: ModerationConfig, deps: { l
   };
   const terms = (list: readonly ProtoTerm[]) => list.map((t, i) => validateTerm(t, normalizer, `terms[${i}]`));
 
-  const host = new ServiceHost({
-    name: 'moderation',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('moderation', config, deps);
   // The risk model is also reachable over the Open Inference Protocol, as on every model server.
   if (risk) host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(risk.repository, { serverName: 'aigc-moderation' }));
   host.addService(ModerationServiceService, {

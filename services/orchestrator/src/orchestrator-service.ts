@@ -30,14 +30,7 @@ export async function startOrchestratorService(config: OrchestratorConfig, deps:
   const generateStream = (request: CompleteRequest, ctx: CallContext) =>
     callServerStream(text, 'generateStream', toGenerate(request, ctx), forward(ctx));
 
-  const host = new ServiceHost({
-    name: 'orchestrator',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger: deps.logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('orchestrator', config, deps);
   host.addService(OrchestratorServiceService, {
     async complete(request, ctx) {
       const res = await generate(request, ctx);

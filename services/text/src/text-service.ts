@@ -58,14 +58,7 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     await opened.close();
     throw err;
   }
-  const host = new ServiceHost({
-    name: 'text',
-    host: config.grpcHost,
-    port: config.grpcPort,
-    metricsPort: deps.metricsPort === undefined ? config.metricsPort : deps.metricsPort,
-    logger: deps.logger,
-    shutdownGraceMs: config.shutdownGraceMs,
-  });
+  const host = ServiceHost.fromConfig('text', config, deps);
 
   const meter = (ctx: CallContext, model: string, reservationId: string, stats: RequestStats) =>
     deps.meter
