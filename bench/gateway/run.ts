@@ -6,13 +6,19 @@
  * Starts the real platform (NATS + seven service processes) on free ports, then in one run:
  *  - latency, one request at a time: orchestrator directly (gRPC), gateway gRPC, gateway HTTP
  *    (`/v1/completions`), and each admission call the gateway waits for, alone (moderation Check,
- *    billing Reserve); the gateway's own work is its latency minus the direct call minus those;
+ *    billing Reserve);
+ *  - the gateway's own work, measured two ways on the same requests: the `gateway` phase of its
+ *    `Server-Timing` (wall time inside the gateway not spent waiting for admission or the
+ *    orchestrator), and the gateway process's CPU time per request (process_cpu_seconds_total from
+ *    its metrics endpoint), which also counts what happens outside the handler (HTTP/2 and HTTP
+ *    parsing, the client side of the calls it makes); the orchestrator's CPU per direct request is
+ *    beside it, as the cost of one plain forwarding hop;
  *  - throughput at saturation: a closed loop of `concurrency` clients for `seconds` against each face.
  * Every request generates one token from the bigram model, so model time is as small as it gets.
  * Prints a Markdown report; bench/gateway/RESULTS.md holds the committed one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { Metadata } from '@grpc/grpc-js';
@@ -39,16 +45,46 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function latency(name: string, fn: () => Promise<unknown>): Promise<{ name: string; p50: number; p99: number }> {
+interface LatencyRow {
+  name: string;
+  p50: number;
+  p99: number;
+  /** The `gateway` phase of Server-Timing, p50 and p99 (gateway faces only). */
+  own?: { p50: number; p99: number };
+  /** CPU milliseconds per request of the process that `cpuOf` names. */
+  cpuMs?: number;
+}
+
+/** Reads a process's CPU seconds from its Prometheus endpoint. */
+async function cpuSeconds(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const line = text.split('\n').find((l) => /^process_cpu_seconds_total[{ ]/.test(l));
+  return Number(line?.split(' ').pop());
+}
+
+/** `Server-Timing`'s `gateway` phase in milliseconds. */
+function ownMs(serverTiming: string | undefined): number {
+  const m = /gateway;dur=([\d.]+)/.exec(serverTiming ?? '');
+  if (!m) throw new Error(`no gateway phase in server-timing: ${serverTiming}`);
+  return Number(m[1]);
+}
+
+/** Times `fn` one request at a time; `fn` may resolve with the response's Server-Timing. */
+async function latency(name: string, fn: () => Promise<unknown>, cpuOf?: string): Promise<LatencyRow> {
   for (let i = 0; i < 200; i++) await fn(); // warm up
   const samples: number[] = [];
+  const own: number[] = [];
+  const cpuBefore = cpuOf ? await cpuSeconds(cpuOf) : 0;
   for (let i = 0; i < REQUESTS; i++) {
     const t = performance.now();
-    await fn();
+    const timing = await fn();
     samples.push(performance.now() - t);
+    if (typeof timing === 'string') own.push(ownMs(timing));
   }
+  const cpuMs = cpuOf ? ((await cpuSeconds(cpuOf)) - cpuBefore) * 1000 / REQUESTS : undefined;
   samples.sort((a, b) => a - b);
-  return { name, p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  own.sort((a, b) => a - b);
+  return { name, p50: percentile(samples, 50), p99: percentile(samples, 99), own: own.length ? { p50: percentile(own, 50), p99: percentile(own, 99) } : undefined, cpuMs };
 }
 
 async function throughput(fn: () => Promise<unknown>): Promise<number> {
@@ -65,6 +101,7 @@ async function throughput(fn: () => Promise<unknown>): Promise<number> {
   return done / SECONDS;
 }
 
+const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
 const harness = createHarness();
 const dataDir = mkdtempSync(join(tmpdir(), 'aigc-bench-gateway-'));
 try {
@@ -85,17 +122,23 @@ try {
   const url = new URL(`${platform.openaiBaseUrl}/completions`);
   const json = JSON.stringify({ model: body.model, prompt: 'The ', max_tokens: 1, temperature: 0 });
   const http = () =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<string>((resolve, reject) => {
       const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } }, (res) => {
         res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        res.on('end', () => (res.statusCode === 200 ? resolve(String(res.headers['server-timing'])) : reject(new Error(`HTTP ${res.statusCode}`))));
       });
       req.on('error', reject);
       req.end(json);
     });
   const faces = {
     'orchestrator (direct gRPC)': () => callUnary(orchestrator, 'complete', body, { metadata: direct }),
-    'gateway gRPC': () => callUnary(gateway, 'complete', body, { metadata: authorized }),
+    // The raw call, to read the server-timing trailer.
+    'gateway gRPC': () =>
+      new Promise<string>((resolve, reject) => {
+        let failed = false;
+        const call = gateway.complete(body, authorized, (err) => err && ((failed = true), reject(err)));
+        call.on('status', (st) => failed || resolve(String(st.metadata.get('server-timing')[0])));
+      }),
     'gateway HTTP /v1/completions': http,
   };
   const moderation = createClient(ModerationServiceClient, platform.services.moderation.address);
@@ -117,19 +160,25 @@ try {
     'billing Reserve + Settle': async () => callUnary(billing, 'settle', { reservationId: (await reserve()).reservationId, usage: Usage.fromPartial({ promptTokens: 4, completionTokens: 1 }) }),
   };
 
-  const rows = [];
-  for (const [name, fn] of Object.entries({ ...faces, ...admission })) rows.push(await latency(name, fn));
+  const cpuOf: Record<string, string> = {
+    'orchestrator (direct gRPC)': platform.metricsUrl('orchestrator'),
+    'gateway gRPC': platform.metricsUrl('gateway'),
+    'gateway HTTP /v1/completions': platform.metricsUrl('gateway'),
+  };
+  const rows: LatencyRow[] = [];
+  for (const [name, fn] of Object.entries({ ...faces, ...admission })) rows.push(await latency(name, fn, cpuOf[name]));
   const rates: Array<[string, number]> = [];
   for (const [name, fn] of Object.entries(faces)) rates.push([name, await throughput(fn)]);
 
-  const [directRow, grpcRow, httpRow, checkRow, reserveRow] = rows as Array<(typeof rows)[0]> as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+  const [directRow, grpcRow, httpRow, checkRow, reserveRow] = rows as [LatencyRow, LatencyRow, LatencyRow, LatencyRow, LatencyRow];
   const admissionP50 = checkRow.p50 + reserveRow.p50;
-  const own = (row: typeof grpcRow) => row.p50 - directRow.p50 - admissionP50;
+  const residual = (row: LatencyRow) => row.p50 - directRow.p50 - admissionP50;
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log(`# bench/gateway
 
 Command: \`npx tsx bench/gateway/run.ts --requests ${REQUESTS} --seconds ${SECONDS} --concurrency ${CONCURRENCY}\`
 Machine: ${cpus().length} cores (${cpu}), Node ${process.version}; every service a separate process on this machine.
+Load average at the start and the end: ${loadBefore} / ${loadavg().map((l) => l.toFixed(2)).join(' ')}.
 
 ## Latency, one request at a time (${REQUESTS} requests each, after 200 warm-up)
 
@@ -137,13 +186,20 @@ Machine: ${cpus().length} cores (${cpu}), Node ${process.version}; every service
 | --- | --- | --- |
 ${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).join('\n')}
 
-| derived (p50) | ms |
+## The gateway's own work (same requests)
+
+| face | Server-Timing \`gateway\` p50 ms | p99 ms | gateway CPU ms per request | orchestrator CPU ms per direct request |
+| --- | --- | --- | --- | --- |
+| gRPC | ${grpcRow.own!.p50.toFixed(3)} | ${grpcRow.own!.p99.toFixed(3)} | ${grpcRow.cpuMs!.toFixed(3)} | ${directRow.cpuMs!.toFixed(3)} |
+| HTTP | ${httpRow.own!.p50.toFixed(3)} | ${httpRow.own!.p99.toFixed(3)} | ${httpRow.cpuMs!.toFixed(3)} | ${directRow.cpuMs!.toFixed(3)} |
+
+| derived by subtraction (p50) | ms |
 | --- | --- |
 | gateway gRPC adds over direct | ${(grpcRow.p50 - directRow.p50).toFixed(3)} |
 | gateway HTTP adds over direct | ${(httpRow.p50 - directRow.p50).toFixed(3)} |
-| of which admission calls on the path (Check + Reserve) | ${admissionP50.toFixed(3)} |
-| gateway's own work, gRPC face | ${own(grpcRow).toFixed(3)} |
-| gateway's own work, HTTP face | ${own(httpRow).toFixed(3)} |
+| of which admission calls on the path (Check + Reserve, each timed alone) | ${admissionP50.toFixed(3)} |
+| residual (extra hop + own work), gRPC face | ${residual(grpcRow).toFixed(3)} |
+| residual (extra hop + own work), HTTP face | ${residual(httpRow).toFixed(3)} |
 
 ## Throughput at saturation (${CONCURRENCY} concurrent clients, ${SECONDS} s each)
 

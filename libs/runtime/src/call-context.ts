@@ -25,6 +25,11 @@ export interface CallContext {
   readonly apiKeyId: string | undefined;
   readonly reservationId: string | undefined;
   readonly logger: Logger;
+  /**
+   * Trailing metadata sent with the call's status, success or error: a handler adds to it (the
+   * gateway's `server-timing`, for instance) at any point before it returns.
+   */
+  readonly trailers: Metadata;
 }
 
 /** Reads one string value of a metadata key. */
@@ -36,7 +41,9 @@ export function metadataValue(metadata: Metadata, key: string): string | undefin
 /**
  * Builds the one AbortSignal of a call: it fires with DEADLINE_EXCEEDED at the deadline, with
  * CANCELLED when the client goes away, and with whatever reason the server's shutdown signal
- * carries. `dispose` clears the timer when the call ends.
+ * carries. `dispose` clears the timer when the call ends; after it, nothing fires (grpc-js may
+ * still report the stream's close as a cancel, and building an error for it costs a stack trace on
+ * every call).
  */
 export function callSignal(options: {
   deadline: Date | undefined;
@@ -45,23 +52,24 @@ export function callSignal(options: {
 }): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let disposed = false;
   if (options.deadline) {
     const ms = options.deadline.getTime() - Date.now();
     if (ms <= 0) controller.abort(deadlineExceeded());
     else timer = setTimeout(() => controller.abort(deadlineExceeded()), ms);
   }
   // grpc-js cancels the call itself when the deadline passes, racing our timer: tell the two apart.
-  options.onCancelled(() =>
-    controller.abort(
-      options.deadline && Date.now() >= options.deadline.getTime() - 5 ? deadlineExceeded() : cancelled('cancelled by the client'),
-    ),
-  );
+  options.onCancelled(() => {
+    if (disposed || controller.signal.aborted) return;
+    controller.abort(options.deadline && Date.now() >= options.deadline.getTime() - 5 ? deadlineExceeded() : cancelled('cancelled by the client'));
+  });
   const onShutdown = (): void => controller.abort(ServiceError.from(options.shutdown.reason));
   if (options.shutdown.aborted) onShutdown();
   else options.shutdown.addEventListener('abort', onShutdown, { once: true });
   return {
     signal: controller.signal,
     dispose: () => {
+      disposed = true;
       clearTimeout(timer);
       options.shutdown.removeEventListener('abort', onShutdown);
     },

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import {
+  Metadata,
   type sendUnaryData,
   type ServerDuplexStream,
   type ServerReadableStream,
@@ -92,6 +93,7 @@ export function adaptHandler(method: MethodShape, handler: unknown, env: Adapter
       apiKeyId: metadataValue(call.metadata, MetadataKeys.apiKeyId),
       reservationId: metadataValue(call.metadata, MetadataKeys.reservation),
       logger: env.logger.child({ method: name, request_id: requestId }),
+      trailers: new Metadata(),
     };
     const finish = (error?: ServiceError): void => {
       const code = error?.code ?? Status.OK;
@@ -124,12 +126,12 @@ export function adaptHandler(method: MethodShape, handler: unknown, env: Adapter
         .then(
           (response) => {
             finish();
-            callback(null, response);
+            callback(null, response, ctx.trailers);
           },
           (err: unknown) => {
             const error = toError(err, ctx.signal);
             finish(error);
-            callback(error.toStatus());
+            callback(withTrailers(error, ctx.trailers));
           },
         );
     };
@@ -144,12 +146,12 @@ export function adaptHandler(method: MethodShape, handler: unknown, env: Adapter
         .then(
           () => {
             finish();
-            call.end();
+            call.end(ctx.trailers);
           },
           (err: unknown) => {
             const error = toError(err, ctx.signal);
             finish(error);
-            call.emit('error', error.toStatus());
+            call.emit('error', withTrailers(error, ctx.trailers));
           },
         );
     };
@@ -164,12 +166,12 @@ export function adaptHandler(method: MethodShape, handler: unknown, env: Adapter
         .then(
           (response) => {
             finish();
-            callback(null, response);
+            callback(null, response, ctx.trailers);
           },
           (err: unknown) => {
             const error = toError(err, ctx.signal);
             finish(error);
-            callback(error.toStatus());
+            callback(withTrailers(error, ctx.trailers));
           },
         );
     };
@@ -183,15 +185,22 @@ export function adaptHandler(method: MethodShape, handler: unknown, env: Adapter
       .then(
         () => {
           finish();
-          call.end();
+          call.end(ctx.trailers);
         },
         (err: unknown) => {
           const error = toError(err, ctx.signal);
           finish(error);
-          call.emit('error', error.toStatus());
+          call.emit('error', withTrailers(error, ctx.trailers));
         },
       );
   };
+}
+
+/** The error's status with the handler's trailing metadata added (the error's own keys win). */
+function withTrailers(error: ServiceError, trailers: Metadata): ReturnType<ServiceError['toStatus']> {
+  const status = error.toStatus();
+  for (const [key, value] of Object.entries(trailers.getMap())) if (status.metadata.get(key).length === 0) status.metadata.set(key, value);
+  return status;
 }
 
 /** Writes every response, waiting for 'drain' when the transport pushes back. */

@@ -82,6 +82,22 @@ describe('ServiceHost', () => {
     client.close();
   });
 
+  it('sends the handler trailers with the status, on success and on error', async () => {
+    const { client } = await startHost(async (req, ctx) => {
+      ctx.trailers.set('x-spec-timing', `work;dur=${req.prompt.length}`);
+      if (req.prompt === 'bad') throw invalidArgument('bad prompt');
+      return GenerateResponse.fromPartial({ text: 'ok' });
+    });
+    const trailerOf = (prompt: string) =>
+      new Promise<{ code: number; value: unknown }>((resolve) => {
+        const call = client.generate(request(prompt), () => undefined);
+        call.on('status', (s) => resolve({ code: s.code, value: s.metadata.get('x-spec-timing')[0] }));
+      });
+    expect(await trailerOf('good')).toEqual({ code: status.OK, value: 'work;dur=4' });
+    expect(await trailerOf('bad')).toEqual({ code: status.INVALID_ARGUMENT, value: 'work;dur=3' });
+    client.close();
+  });
+
   it('fires the handler signal at the deadline and returns DEADLINE_EXCEEDED', async () => {
     let reason: unknown;
     const { client } = await startHost(

@@ -3,6 +3,7 @@ import { cancelled, forward, type CallOptionsAsync, type StreamRequestOf, type S
 import type { Admission, RateState, Ticket } from './admission/admission.js';
 import type { Caller } from './authenticator.js';
 import type { OrchestratorLink } from './orchestrator-link.js';
+import { RequestTiming } from './request-timing.js';
 import { TASKS, type StreamTask, type TaskDefaults, type TaskSpec, type UnaryTask } from './tasks.js';
 
 type C = OrchestratorServiceClient;
@@ -13,6 +14,8 @@ export interface CallInfo {
   requestId: string;
   signal?: AbortSignal;
   deadline?: Date;
+  /** Where the request's time goes; the faces report it as `Server-Timing`. */
+  timing: RequestTiming;
 }
 
 /**
@@ -33,7 +36,7 @@ export class GatewayCore {
     const prepared = spec.prepare(request, this.defaults);
     const ticket = await this.admit(spec, prepared, call);
     try {
-      const response = await this.link.unary(task, prepared, this.downstream(call, ticket));
+      const response = await call.timing.wait('upstream', this.link.unary(task, prepared, this.downstream(call, ticket)));
       ticket.settle(spec.usage(response, prepared));
       return { response, rate: ticket.rate };
     } catch (err) {
@@ -55,9 +58,11 @@ export class GatewayCore {
       let usage;
       let finished = false;
       try {
-        for await (const message of upstream) {
-          usage = spec.usage(message, prepared) ?? usage;
-          yield message;
+        for (;;) {
+          const next = await call.timing.wait('upstream', upstream.next());
+          if (next.done) break;
+          usage = spec.usage(next.value, prepared) ?? usage;
+          yield next.value;
         }
         finished = true;
         ticket.settle(usage);
@@ -66,14 +71,18 @@ export class GatewayCore {
         await ticket.fail(err);
         throw err;
       } finally {
-        if (!finished) await ticket.fail(cancelled('the client stopped reading'));
+        if (!finished) {
+          // Closing the upstream generator cancels the orchestrator call, and the work below it.
+          await upstream.return(undefined);
+          await ticket.fail(cancelled('the client stopped reading'));
+        }
       }
     }
     return { responses: run(), rate: ticket.rate };
   }
 
   private admit<Req>(spec: TaskSpec<Req, never>, request: Req, call: CallInfo): Promise<Ticket> {
-    return this.admission.admit({
+    return call.timing.wait('admission', this.admission.admit({
       caller: call.caller,
       requestId: call.requestId,
       model: spec.model(request),
@@ -82,7 +91,7 @@ export class GatewayCore {
       screen: spec.screen(request),
       signal: call.signal,
       deadline: call.deadline,
-    });
+    }));
   }
 
   private downstream(call: CallInfo, ticket: Ticket): CallOptionsAsync {

@@ -1,7 +1,7 @@
 import { KeyChangeWatcher } from '@aigc/accounts';
 import type { Bus } from '@aigc/bus';
-import { BillingServiceClient, GatewayServiceService, ModerationServiceClient } from '@aigc/proto';
-import { createClient, metadataValue, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
+import { BillingServiceClient, GatewayServiceService, ModerationServiceClient, type OrchestratorServiceClient } from '@aigc/proto';
+import { createClient, metadataValue, ServiceHost, type CallContext, type ConfigOf, type Logger, type StreamRequestOf, type UnaryRequestOf } from '@aigc/runtime';
 import { Admission } from './admission/admission.js';
 import { KeyCache } from './admission/key-cache.js';
 import { Authenticator } from './authenticator.js';
@@ -9,6 +9,8 @@ import type { gatewayConfigSpec } from './config.js';
 import { GatewayCore, type CallInfo } from './gateway-core.js';
 import { startOpenAIServer } from './http/openai-server.js';
 import { OrchestratorLink } from './orchestrator-link.js';
+import { RequestTiming, requestPhaseHistogram } from './request-timing.js';
+import type { StreamTask, UnaryTask } from './tasks.js';
 
 const httpPorts = new WeakMap<ServiceHost, number>();
 
@@ -49,27 +51,47 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
     imageSide: config.imageEstimateSide,
   });
 
-  const caller = async (ctx: CallContext): Promise<CallInfo> => ({
-    caller: await auth.authenticate(metadataValue(ctx.metadata, 'authorization'), { signal: ctx.signal, deadline: ctx.deadline }),
-    requestId: ctx.requestId,
-    signal: ctx.signal,
-    deadline: ctx.deadline,
-  });
+  const observe = requestPhaseHistogram(host.registry);
+  const caller = async (ctx: CallContext): Promise<CallInfo> => {
+    const timing = new RequestTiming();
+    return {
+      caller: await timing.wait('admission', auth.authenticate(metadataValue(ctx.metadata, 'authorization'), { signal: ctx.signal, deadline: ctx.deadline })),
+      requestId: ctx.requestId,
+      signal: ctx.signal,
+      deadline: ctx.deadline,
+      timing,
+    };
+  };
+  // Every admitted call reports where its time went: a `server-timing` trailer and the phase histogram.
+  const report = (ctx: CallContext, call: CallInfo): void => {
+    ctx.trailers.set('server-timing', call.timing.header());
+    observe('grpc', call.timing);
+  };
+  const unary = async <K extends UnaryTask>(task: K, request: UnaryRequestOf<OrchestratorServiceClient[K]>, ctx: CallContext) => {
+    const call = await caller(ctx);
+    try {
+      return (await core.unary(task, request, call)).response;
+    } finally {
+      report(ctx, call);
+    }
+  };
+  async function* stream<K extends StreamTask>(task: K, request: StreamRequestOf<OrchestratorServiceClient[K]>, ctx: CallContext) {
+    const call = await caller(ctx);
+    try {
+      yield* (await core.stream(task, request, call)).responses;
+    } finally {
+      report(ctx, call);
+    }
+  }
   host.addService(GatewayServiceService, {
-    complete: async (request, ctx) => (await core.unary('complete', request, await caller(ctx))).response,
-    async *completeStream(request, ctx) {
-      yield* (await core.stream('completeStream', request, await caller(ctx))).responses;
-    },
-    chat: async (request, ctx) => (await core.unary('chat', request, await caller(ctx))).response,
-    async *chatStream(request, ctx) {
-      yield* (await core.stream('chatStream', request, await caller(ctx))).responses;
-    },
-    embed: async (request, ctx) => (await core.unary('embed', request, await caller(ctx))).response,
-    async *generateImage(request, ctx) {
-      yield* (await core.stream('generateImage', request, await caller(ctx))).responses;
-    },
-    synthesize: async (request, ctx) => (await core.unary('synthesize', request, await caller(ctx))).response,
-    moderate: async (request, ctx) => (await core.unary('moderate', request, await caller(ctx))).response,
+    complete: (request, ctx) => unary('complete', request, ctx),
+    completeStream: (request, ctx) => stream('completeStream', request, ctx),
+    chat: (request, ctx) => unary('chat', request, ctx),
+    chatStream: (request, ctx) => stream('chatStream', request, ctx),
+    embed: (request, ctx) => unary('embed', request, ctx),
+    generateImage: (request, ctx) => stream('generateImage', request, ctx),
+    synthesize: (request, ctx) => unary('synthesize', request, ctx),
+    moderate: (request, ctx) => unary('moderate', request, ctx),
     async listModels(request, ctx) {
       const call = await caller(ctx);
       return orchestrator.unary('listModels', request, { signal: call.signal, deadline: call.deadline });
@@ -96,6 +118,7 @@ export async function startGatewayService(config: GatewayConfig, deps: { logger:
     auth,
     logger: deps.logger.child({ component: 'http' }),
     registry: host.registry,
+    observePhases: observe,
     maxBodyBytes: config.maxBodyBytes,
     requestTimeoutMs: config.requestTimeoutMs,
   });

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BillingServiceClient } from '@aigc/proto';
+import { BillingServiceClient, GatewayServiceClient } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 import { createHarness, freePort, repositoryRoot, startPlatform, waitFor, waitForGrpcServing, type Platform } from '@aigc/testing';
-import { createKey, TEXT_MODEL } from './clients.js';
+import { completion, createKey, publicMetadata, TEXT_MODEL } from './clients.js';
 
 // Admission across gateway replicas: limits live in billing, so they hold whichever replica a
 // request reaches; revocations reach every replica through billing's broadcast.
@@ -54,7 +54,34 @@ async function inOneMinute(seconds: number): Promise<void> {
   if (left < seconds * 1000) await new Promise((r) => setTimeout(r, left + 50));
 }
 
+/** Parses `Server-Timing` (`name;dur=ms, ...`) into milliseconds by name. */
+function serverTiming(value: string | null | undefined): Record<string, number> {
+  return Object.fromEntries((value ?? '').split(',').map((part) => {
+    const [name, dur] = part.trim().split(';dur=');
+    return [name, Number(dur)];
+  }));
+}
+
 describe('admission', () => {
+  it('reports where the time went as Server-Timing, on the HTTP and the gRPC face', async () => {
+    const { secret } = await createKey(platform.services.billing.address, 'timed');
+    const [client] = clients(secret) as [OpenAI];
+    const http = serverTiming((await ask(client).withResponse()).response.headers.get('server-timing'));
+    const gateway = createClient(GatewayServiceClient, platform.services.gateway.address);
+    const grpc = await new Promise<Record<string, number>>((resolve, reject) => {
+      const call = gateway.complete(completion('Hello', 2), publicMetadata(secret), (err) => err && reject(err));
+      call.on('status', (s) => resolve(serverTiming(String(s.metadata.get('server-timing')[0]))));
+    });
+    gateway.close();
+    for (const timing of [http, grpc]) {
+      expect(Object.keys(timing).sort()).toEqual(['admission', 'gateway', 'upstream']);
+      // Admission (pre-filter + reservation) and the orchestrator's answer are real waits; own work is what remains.
+      expect(timing.admission).toBeGreaterThan(0);
+      expect(timing.upstream).toBeGreaterThan(0);
+      expect(timing.gateway).toBeGreaterThanOrEqual(0);
+    }
+  });
+
   it('answers 429 with Retry-After past a key limit, with x-ratelimit headers before it', async () => {
     const { secret } = await createKey(platform.services.billing.address, 'limited', { requestsPerMinute: 2 });
     const [client] = clients(secret) as [OpenAI];

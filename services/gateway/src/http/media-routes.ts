@@ -11,7 +11,7 @@ export async function embeddings(ctx: RouteContext): Promise<void> {
   const format = ctx.fields.oneOf('encoding_format', ['float', 'base64'] as const) ?? 'float';
   if (ctx.fields.number('dimensions', { min: 1, integer: true }) !== undefined) throw badRequest("'dimensions' is not supported by this model", 'dimensions');
   const { response: res, rate } = await ctx.core.unary('embed', { model, inputs, priority: 0, reservationId: '' }, ctx.call);
-  ctx.rateHeaders(rate);
+  ctx.responseHeaders(rate);
   sendJson(ctx.res, 200, {
     object: 'list',
     model: res.model || model,
@@ -58,7 +58,7 @@ export async function imageGenerations(ctx: RouteContext): Promise<void> {
   };
   const images: string[] = [];
   const { responses, rate } = await ctx.core.stream('generateImage', request, ctx.call);
-  ctx.rateHeaders(rate);
+  ctx.responseHeaders(rate);
   for await (const event of responses) {
     if (event.event?.$case === 'image') images[event.event.image.imageIndex] = Buffer.from(event.event.image.png).toString('base64');
   }
@@ -82,7 +82,7 @@ export async function speech(ctx: RouteContext): Promise<void> {
     { model, text: input, language: '', speakerId: speaker, speed, noiseScale: undefined, format: SPEECH_FORMATS[format as keyof typeof SPEECH_FORMATS], priority: 0, reservationId: '' },
     ctx.call,
   );
-  ctx.rateHeaders(rate);
+  ctx.responseHeaders(rate);
   const audio = Buffer.from(res.audio);
   ctx.res.writeHead(200, { 'content-type': format === 'wav' ? 'audio/wav' : 'audio/pcm', 'content-length': audio.length });
   ctx.res.end(audio);
@@ -96,7 +96,7 @@ export async function moderations(ctx: RouteContext): Promise<void> {
   for (const text of inputs) {
     const request = CheckRequest.fromPartial({ text, stage: CheckStage.CHECK_STAGE_INPUT, mode: ModerationMode.MODERATION_MODE_FLAG });
     const { response: res, rate } = await ctx.core.unary('moderate', request, ctx.call);
-    ctx.rateHeaders(rate);
+    ctx.responseHeaders(rate);
     const categories: Record<string, boolean> = {};
     const scores: Record<string, number> = {};
     for (const s of res.scores) scores[s.category] = s.score;

@@ -7,6 +7,7 @@ import type { RateState } from '../admission/admission.js';
 import type { GatewayCore } from '../gateway-core.js';
 import type { Authenticator } from '../authenticator.js';
 import type { OrchestratorLink } from '../orchestrator-link.js';
+import { RequestTiming } from '../request-timing.js';
 import { Fields } from './fields.js';
 import { embeddings, imageGenerations, models, moderations, speech } from './media-routes.js';
 import { HttpError, toHttpError } from './openai-error.js';
@@ -41,6 +42,8 @@ export interface OpenAIServerOptions {
   auth: Authenticator;
   logger: Logger;
   registry: Registry;
+  /** Records a finished request's phases (gateway_request_phase_seconds). */
+  observePhases: (face: 'http', timing: RequestTiming) => void;
   maxBodyBytes: number;
   /** Upper bound on any request's time; also the deadline passed downstream. */
   requestTimeoutMs: number;
@@ -73,6 +76,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions): Promise<O
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
+    const timing = new RequestTiming();
     const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
     res.setHeader('x-request-id', requestId);
     const path = (req.url ?? '/').split('?')[0]!;
@@ -91,17 +95,20 @@ export async function startOpenAIServer(options: OpenAIServerOptions): Promise<O
       }
       const body = req.method === 'POST' ? await readJsonBody(req, options.maxBodyBytes) : {};
       const deadline = new Date(started + options.requestTimeoutMs);
-      const caller = await options.auth.authenticate(headerValue(req, 'authorization', 4096), { signal: controller.signal, deadline });
+      const caller = await timing.wait('admission', options.auth.authenticate(headerValue(req, 'authorization', 4096), { signal: controller.signal, deadline }));
       await route.handler({
         req,
         res,
         body,
         fields: new Fields(body),
-        call: { caller, requestId, signal: controller.signal, deadline },
+        call: { caller, requestId, signal: controller.signal, deadline, timing },
         requestId,
         core: options.core,
         orchestrator: options.orchestrator,
-        rateHeaders: (rate) => setRateHeaders(res, rate),
+        responseHeaders: (rate) => {
+          setRateHeaders(res, rate);
+          res.setHeader('server-timing', timing.header());
+        },
         logger: options.logger.child({ route: routeName, request_id: requestId }),
         params: route.pattern.exec(path)!.slice(1).map(decodePathSegment),
       });
@@ -115,6 +122,7 @@ export async function startOpenAIServer(options: OpenAIServerOptions): Promise<O
       clearTimeout(timer);
       requests.inc({ route: routeName, status: String(res.statusCode) });
       seconds.observe({ route: routeName }, (Date.now() - started) / 1000);
+      if (route) options.observePhases('http', timing);
     }
   };
 

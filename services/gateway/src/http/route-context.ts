@@ -19,8 +19,12 @@ export interface RouteContext {
   core: GatewayCore;
   /** The orchestrator, for calls that need no admission (model listing). */
   orchestrator: OrchestratorLink;
-  /** Sets the `x-ratelimit-*` headers of the response from the caller's rate state. */
-  rateHeaders(rate: RateState): void;
+  /**
+   * Sets the headers every admitted response carries, just before it is written: `x-ratelimit-*`
+   * from the caller's rate state, and `server-timing` (admission, upstream, and the gateway's own
+   * work so far; for a stream, up to its first byte).
+   */
+  responseHeaders(rate: RateState): void;
   logger: Logger;
   /** Path parameters, e.g. the model id of `/v1/models/{id}`. */
   params: string[];

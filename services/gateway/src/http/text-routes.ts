@@ -48,7 +48,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
 
   if (!stream) {
     const { response: res, rate } = await ctx.core.unary('chat', request, ctx.call);
-    ctx.rateHeaders(rate);
+    ctx.responseHeaders(rate);
     sendJson(ctx.res, 200, {
       id,
       object: 'chat.completion',
@@ -76,7 +76,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
     choices: [{ index: 0, delta, logprobs, finish_reason: finish }],
   });
   const { responses: calls, rate } = await ctx.core.stream('chatStream', request, ctx.call);
-  ctx.rateHeaders(rate);
+  ctx.responseHeaders(rate);
   // The first response decides the HTTP status: errors before it are plain HTTP errors.
   const first = await calls.next();
   await events.send(chunk({ role: 'assistant', content: '' }, null));
@@ -107,7 +107,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
 
   if (!stream) {
     const { response: res, rate } = await ctx.core.unary('complete', request, ctx.call);
-    ctx.rateHeaders(rate);
+    ctx.responseHeaders(rate);
     sendJson(ctx.res, 200, {
       id,
       object: 'text_completion',
@@ -121,7 +121,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
 
   const events = new EventStream(ctx.res, ctx.call.signal!);
   const { responses: calls, rate } = await ctx.core.stream('completeStream', request, ctx.call);
-  ctx.rateHeaders(rate);
+  ctx.responseHeaders(rate);
   const first = await calls.next();
   let usage: ReturnType<typeof usageJson> | undefined;
   for (let next = first; !next.done; next = await calls.next()) {
