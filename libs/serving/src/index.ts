@@ -33,6 +33,7 @@ export {
 } from './iteration-scheduler.js';
 export {
   parseModelConfig,
+  configFromSession,
   ModelConfigError,
   type ModelConfig,
   type InputConfig,
@@ -45,6 +46,8 @@ export { ModelRepository, type ModelRepositoryOptions, type ModelIndexEntry } fr
 export { ServingMetrics, type ModelLoad } from './serving-metrics.js';
 export {
   createInferenceHandlers,
+  ModelSet,
+  type ModelRegistry,
   type InferenceHandlers,
   type InferenceServiceOptions,
   type CallContext,

@@ -90,7 +90,7 @@ describe('IterationScheduler over the add_one model', () => {
 
   it('times out a request that cannot join in time', async () => {
     const s = make({ maxActive: 1 });
-    const long = s.submit(counter('long', 200));
+    const long = s.submit(counter('long', 2000));
     await expect(s.submit(counter('late', 1), { timeoutMs: 20 })).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     await long;
     expect(trace.flat()).not.toContain('late');

@@ -3,7 +3,7 @@
  * validator whose messages name the bad field (`batching.queuePolicies[1].maxQueueSize ...`).
  */
 import type { ExecutionProviderConfig } from './executor-protocol.js';
-import { fromDatatype, type TensorType } from './tensor.js';
+import { fromDatatype, toDatatype, type TensorType } from './tensor.js';
 
 /** A model input. `dims` excludes the batch dimension; `-1` is variable. */
 export interface InputConfig {
@@ -252,4 +252,31 @@ export function parseModelConfig(raw: unknown, dirName: string): ModelConfig {
   const config: ModelConfig = { name, platform: 'onnxruntime', maxBatchSize, inputs, outputs, batching, instances, executionProviders };
   if (version !== undefined) config.version = version;
   return config;
+}
+
+/**
+ * The config of a model that has no `config.json`: inputs and outputs as its ONNX session reports
+ * them (symbolic dims become -1), no batching (`maxBatchSize` 0: callers send whole tensors,
+ * batch dimension included), one priority level with a queue of `maxQueueSize`.
+ */
+export function configFromSession(
+  name: string,
+  session: { inputs: readonly { name: string; type: string; dims: readonly (number | string)[] }[]; outputs: readonly { name: string; type: string; dims: readonly (number | string)[] }[]; instanceCount?: number },
+  options: { maxQueueSize?: number } = {},
+): ModelConfig {
+  const io = (t: { name: string; type: string; dims: readonly (number | string)[] }, kind: string) => {
+    const datatype = toDatatype(t.type as TensorType) as string | undefined;
+    if (!datatype || !fromDatatype(datatype)) throw new ModelConfigError(`${kind}s`, `${kind} ${t.name} of model ${name} has type ${t.type}, which the Open Inference Protocol codec does not carry`);
+    return { name: t.name, datatype, dims: t.dims.map((d) => (typeof d === 'number' && d > 0 ? d : -1)) };
+  };
+  return {
+    name,
+    platform: 'onnxruntime',
+    maxBatchSize: 0,
+    inputs: session.inputs.map((t) => io(t, 'input')),
+    outputs: session.outputs.map((t) => io(t, 'output')),
+    batching: { maxQueueDelayMs: 0, priorityLevels: 1, queuePolicies: [{ maxQueueSize: options.maxQueueSize ?? 64 }], preserveOrdering: false },
+    instances: { count: session.instanceCount ?? 1, intraOpThreads: 1, interOpThreads: 1 },
+    executionProviders: [{ name: 'cpu' }],
+  };
 }

@@ -4,10 +4,11 @@
  */
 import { notFound, ServiceError } from '@aigc/runtime';
 import type { inference } from '@aigc/proto';
-import type { ModelRepository } from './model-repository.js';
+import type { OnnxExecutor } from './executor.js';
+import { ServedModel } from './served-model.js';
 import { decodeInputs, encodeOutputs, intParameter } from './oip-codec.js';
 import { toDatatype } from './tensor.js';
-import { tensorTypeOf } from './model-config.js';
+import { configFromSession, tensorTypeOf } from './model-config.js';
 
 /** What every handler gets: one signal (deadline, client cancel, shutdown) and the call's deadline. */
 export interface CallContext {
@@ -29,6 +30,56 @@ export interface InferenceHandlers {
   modelInfer: UnaryHandler<inference.ModelInferRequest, inference.ModelInferResponse>;
 }
 
+/**
+ * The models a server answers for: a {@link ModelRepository} (models loaded from their folders) or
+ * a {@link ModelSet} (models a service opened itself).
+ */
+export interface ModelRegistry {
+  /** Open and not overloaded. */
+  readonly ready: boolean;
+  has(name: string, version?: number | string): boolean;
+  /** The model now serving `name` (and `version`, when given); throws NOT_FOUND otherwise. */
+  get(name: string, version?: number | string): ServedModel;
+}
+
+/** A fixed set of served models, e.g. the parts of an image model or a text server's embedder. */
+export class ModelSet implements ModelRegistry {
+  private readonly models = new Map<string, ServedModel>();
+
+  constructor(models: Iterable<ServedModel>) {
+    for (const m of models) this.models.set(m.name, m);
+  }
+
+  /**
+   * Serves executors that a service opened for itself, each under a name, with the inputs and
+   * outputs their sessions report and no batching ({@link configFromSession}).
+   */
+  static ofExecutors(parts: Iterable<{ name: string; executor: OnnxExecutor; version?: number }>): ModelSet {
+    return new ModelSet([...parts].map((p) => ServedModel.over({ config: configFromSession(p.name, p.executor), version: p.version ?? 1, executor: p.executor })));
+  }
+
+  get ready(): boolean {
+    return ![...this.models.values()].some((m) => m.overloaded);
+  }
+
+  has(name: string, version?: number | string): boolean {
+    const m = this.models.get(name);
+    return m !== undefined && (version === undefined || version === '' || String(version) === String(m.version));
+  }
+
+  get(name: string, version?: number | string): ServedModel {
+    const m = this.models.get(name);
+    if (!m) throw notFound(`model ${name} is not served here (serving: ${[...this.models.keys()].join(', ') || 'none'})`);
+    if (!this.has(name, version)) throw notFound(`model ${name} version ${version} is not loaded (serving ${m.version})`);
+    return m;
+  }
+
+  /** Drains every model's queue (their executors belong to whoever opened them). */
+  async close(): Promise<void> {
+    await Promise.all([...this.models.values()].map((m) => m.unload()));
+  }
+}
+
 /** Options of {@link createInferenceHandlers}. */
 export interface InferenceServiceOptions {
   /** ServerMetadata name; default `aigc-serving`. */
@@ -44,7 +95,7 @@ export interface InferenceServiceOptions {
  * saturated, so a load balancer can steer away. Request parameters: `priority` (1 = highest) and
  * `timeout` (microseconds, only shortens the model's queue timeout).
  */
-export function createInferenceHandlers(repository: ModelRepository, options: InferenceServiceOptions = {}): InferenceHandlers {
+export function createInferenceHandlers(repository: ModelRegistry, options: InferenceServiceOptions = {}): InferenceHandlers {
   return {
     serverLive: async () => ({ live: true }),
     serverReady: async () => ({ ready: repository.ready && (options.ready?.() ?? true) }),

@@ -44,6 +44,7 @@ export class ServedModel {
     readonly executor: OnnxExecutor,
     logger: Logger,
     observer?: BatcherObserver,
+    private readonly ownsExecutor = true,
   ) {
     this.name = config.name;
     const b = config.batching;
@@ -89,6 +90,18 @@ export class ServedModel {
       throw invalidArgument(`model ${config.name} version ${options.version}: ${mismatch}`);
     }
     return new ServedModel(config, options.version, executor, logger, options.observer);
+  }
+
+  /**
+   * Serves requests through an executor that something else opened and closes (an image model's
+   * denoiser, a voice): its own batcher and checks in front of the same worker sessions, so the
+   * Open Inference Protocol can reach the parts a service drives itself. {@link unload} drains the
+   * batcher and leaves the executor open.
+   */
+  static over(options: { config: ModelConfig; version: number; executor: OnnxExecutor; logger?: Logger; observer?: BatcherObserver }): ServedModel {
+    const mismatch = checkAgainstSession(options.config, options.executor);
+    if (mismatch) throw invalidArgument(`model ${options.config.name} version ${options.version}: ${mismatch}`);
+    return new ServedModel(options.config, options.version, options.executor, options.logger ?? silentLogger, options.observer, false);
   }
 
   /** Requests waiting in this model's queues. */
@@ -143,7 +156,7 @@ export class ServedModel {
   /** Stops taking requests, finishes queued and running ones, closes the sessions. */
   async unload(): Promise<void> {
     await this.batcher.drain();
-    await this.executor.close();
+    if (this.ownsExecutor) await this.executor.close();
   }
 
   private prepare(inputs: TensorMap): { prepared: PreparedRequest; key: string; cost: number } {

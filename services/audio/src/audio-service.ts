@@ -1,6 +1,6 @@
-import { AudioFormat, AudioServiceService, Modality, Usage, type SynthesizeRequest } from '@aigc/proto';
+import { AudioFormat, AudioServiceService, inference, Modality, Usage, type SynthesizeRequest } from '@aigc/proto';
 import { ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
-import { ServingMetrics } from '@aigc/serving';
+import { createInferenceHandlers, ModelSet, ServingMetrics } from '@aigc/serving';
 import type { UsageRecord } from '@aigc/metering';
 import type { audioConfigSpec } from './config.js';
 import { Phonemizer } from './phonemizer.js';
@@ -62,6 +62,10 @@ export async function startAudioService(config: AudioConfig, deps: AudioServiceD
     await Promise.all(voices.map((v) => v.close()));
     throw err;
   }
+
+  // Each voice's ONNX model is also reachable over the Open Inference Protocol, as on every model server.
+  const served = ModelSet.ofExecutors(voices.map((v) => ({ name: v.name, executor: v.executor })));
+  host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(served, { serverName: 'aigc-audio' }));
 
   /** Runs one request, metering whatever audio was made (finished, failed or cancelled). */
   async function* speak(request: SynthesizeRequest, ctx: CallContext, stream: boolean): AsyncGenerator<SpeechChunk & { last: boolean; usage: Usage }> {
@@ -137,7 +141,7 @@ export async function startAudioService(config: AudioConfig, deps: AudioServiceD
     },
   });
   host.onShutdown(async () => {
-    await Promise.all([...speakers.values()].map((s) => s.drain()));
+    await Promise.all([...[...speakers.values()].map((s) => s.drain()), served.close()]);
     await Promise.all(voices.map((v) => v.close()));
   });
   await host.start();

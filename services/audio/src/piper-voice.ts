@@ -41,7 +41,8 @@ export class PiperVoice {
   private constructor(
     readonly name: string,
     readonly config: VoiceConfig,
-    private readonly executor: OnnxExecutor,
+    /** The voice's sessions (also served over the Open Inference Protocol). */
+    readonly executor: OnnxExecutor,
   ) {
     const outputs = new Set(executor.outputs.map((o) => o.name));
     const inputs = new Set(executor.inputs.map((i) => i.name));

@@ -184,6 +184,15 @@ export class DiffusionModel {
     return { instances: this.unet.instanceCount, busyTimeMs: this.unet.busyTimeMs() };
   }
 
+  /** The three ONNX parts under the names the Open Inference Protocol serves them by (`<model>.unet`, ...). */
+  parts(): Array<{ name: string; executor: OnnxExecutor }> {
+    return [
+      { name: `${this.name}.text_encoder`, executor: this.textEncoder },
+      { name: `${this.name}.unet`, executor: this.unet },
+      { name: `${this.name}.vae_decoder`, executor: this.decoder },
+    ];
+  }
+
   /** Closes the three executors (in-flight runs finish first). */
   async close(): Promise<void> {
     await Promise.all([this.textEncoder.close(), this.unet.close(), this.decoder.close()]);

@@ -2,9 +2,9 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImageServiceService, Modality, Usage, type GenerateImageResponse } from '@aigc/proto';
+import { ImageServiceService, inference, Modality, Usage, type GenerateImageResponse } from '@aigc/proto';
 import { notFound, ServiceHost, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
-import { ServingMetrics } from '@aigc/serving';
+import { createInferenceHandlers, ModelSet, ServingMetrics } from '@aigc/serving';
 import type { UsageMeter } from '@aigc/metering';
 import type { imageConfigSpec } from './config.js';
 import { DenoisingLoop, type DenoiseState, type IterationRows } from './denoising-loop.js';
@@ -67,6 +67,9 @@ export async function startImageService(config: ImageConfig, deps: ImageServiceD
   });
   metrics.track(config.model, () => ({ queueDepth: loop.load.waiting, inFlight: loop.load.active, overloaded: false, ...model.denoiserLoad }));
   const { limits } = model.layout;
+  // Each ONNX part is also reachable over the Open Inference Protocol, as on every model server.
+  const parts = ModelSet.ofExecutors(model.parts());
+  host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(parts, { serverName: 'aigc-image' }));
 
   const meter = (ctx: CallContext, reservationId: string, usage: Partial<Usage>) =>
     deps.meter
@@ -120,7 +123,7 @@ export async function startImageService(config: ImageConfig, deps: ImageServiceD
     },
   });
   host.onShutdown(async () => {
-    await loop.drain();
+    await Promise.all([loop.drain(), parts.close()]);
     await model.close();
   });
   await host.start();

@@ -22,7 +22,8 @@ export interface EmbedOptions {
 export class TextEmbedder {
   private constructor(
     readonly spec: TextModelSpec,
-    private readonly model: ServedModel,
+    /** The embedding model behind its dynamic batcher (also served over the Open Inference Protocol). */
+    readonly model: ServedModel,
     readonly tokenizer: TextTokenizer,
     private readonly output: string,
   ) {}

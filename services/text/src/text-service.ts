@@ -1,4 +1,5 @@
-import { FinishReason, GenerateResponse, Modality, Priority, TextServiceService, Usage, type GenerateRequest, type TokenLogprob } from '@aigc/proto';
+import { FinishReason, GenerateResponse, inference, Modality, Priority, TextServiceService, Usage, type GenerateRequest, type TokenLogprob } from '@aigc/proto';
+import { createInferenceHandlers, ModelSet } from '@aigc/serving';
 import { invalidArgument, ServiceError, ServiceHost, Status, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
 import type { UsageMeter } from '@aigc/metering';
 import type { textConfigSpec } from './config.js';
@@ -59,6 +60,9 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     throw err;
   }
   const host = ServiceHost.fromConfig('text', config, deps);
+  // The embedding model is also reachable over the Open Inference Protocol, as on every model server
+  // (the generative model is not: its KV caches live in the continuous batcher's sequences).
+  if (embedder) host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(new ModelSet([embedder.model]), { serverName: 'aigc-text' }));
 
   const meter = (ctx: CallContext, model: string, reservationId: string, stats: RequestStats) =>
     deps.meter

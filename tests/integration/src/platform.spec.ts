@@ -5,7 +5,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus } from '@aigc/bus';
 import { UsageMeter } from '@aigc/metering';
-import { BillingServiceClient, FinishReason, Modality } from '@aigc/proto';
+import { BillingServiceClient, FinishReason, inference, Modality } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
 import { createHarness, SERVICES, startPlatform, waitFor, waitForGrpcServing, type Platform } from '@aigc/testing';
 import { completion, createKey, gatewayClient, metricValue, publicMetadata } from './clients.js';
@@ -39,6 +39,39 @@ describe('the platform on one machine', () => {
   it('starts all seven services and each reports SERVING', async () => {
     for (const name of SERVICES) await waitForGrpcServing(platform.services[name].address, { timeoutMs: 2_000 });
     await waitForGrpcServing(platform.services.text.address, { service: 'aigc.v1.TextService', timeoutMs: 2_000 });
+  });
+
+  it('serves the Open Inference Protocol on every model server, with raw_input_contents', async () => {
+    const oip = (name: 'text' | 'image' | 'audio' | 'moderation') => createClient(inference.GRPCInferenceServiceClient, platform.services[name].address);
+    const [text, image, audio, moderation] = [oip('text'), oip('image'), oip('audio'), oip('moderation')];
+    try {
+      for (const client of [text, image, audio, moderation]) expect((await callUnary(client, 'serverReady', {})).ready).toBe(true);
+      // text: the embedding model, through its dynamic batcher.
+      const embed = await callUnary(text, 'modelMetadata', { name: 'fortunes-embed', version: '' });
+      expect(embed.outputs[0]).toMatchObject({ name: 'embedding', datatype: 'FP32', shape: [-1, 128] });
+      const vector = await callUnary(
+        text,
+        'modelInfer',
+        inference.ModelInferRequest.fromPartial({ modelName: 'fortunes-embed', inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [1, 3] }], rawInputContents: [Buffer.from(new BigInt64Array([5n, 6n, 7n]).buffer)] }),
+      );
+      expect(vector.outputs[0]).toMatchObject({ name: 'embedding', shape: [1, 128] });
+      expect(vector.rawOutputContents[0]!.length).toBe(128 * 4);
+      // image: each ONNX part of the diffusion model, whole tensors (no batching).
+      const unet = await callUnary(image, 'modelMetadata', { name: 'shapes-diffusion.unet', version: '' });
+      expect(unet.inputs.map((i) => i.name).sort()).toEqual(['encoder_hidden_states', 'sample', 'timestep']);
+      const encoded = await callUnary(
+        image,
+        'modelInfer',
+        inference.ModelInferRequest.fromPartial({ modelName: 'shapes-diffusion.text_encoder', inputs: [{ name: 'input_ids', datatype: 'INT32', shape: [1, 16] }], rawInputContents: [Buffer.from(new Int32Array(16).fill(1).buffer)] }),
+      );
+      expect(encoded.outputs[0]!.shape).toEqual([1, 16, 64]);
+      // audio: the default voice.
+      const voice = await callUnary(audio, 'modelMetadata', { name: 'espeak-distilled', version: '' });
+      expect(voice.inputs.map((i) => i.name)).toEqual(expect.arrayContaining(['input', 'input_lengths', 'scales']));
+      await expect(callUnary(audio, 'modelMetadata', { name: 'no-such-voice', version: '' })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    } finally {
+      for (const client of [text, image, audio, moderation]) client.close();
+    }
   });
 
   it('answers a request through gateway, orchestrator and text, and records its usage exactly once', async () => {
