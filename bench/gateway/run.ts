@@ -13,24 +13,42 @@
  *    its metrics endpoint), which also counts what happens outside the handler (HTTP/2 and HTTP
  *    parsing, the client side of the calls it makes); the orchestrator's CPU per direct request is
  *    beside it, as the cost of one plain forwarding hop;
- *  - throughput at saturation: a closed loop of `concurrency` clients for `seconds` against each face.
+ *  - throughput at saturation: a closed loop of `concurrency` clients for `seconds` against each face;
+ *  - the same against `@portkey-ai/gateway` (${PORTKEY}, installed on first use under
+ *    bench/gateway/.peers/, not a dependency of the platform) in front of the same upstream: it
+ *    speaks only OpenAI-compatible HTTP, so its upstream is this gateway's HTTP face, and what it adds
+ *    over calling that face directly is its own work (it does no admission). `--no-portkey` skips it.
  * Every request generates one token from the bigram model, so model time is as small as it gets.
  * Prints a Markdown report; bench/gateway/RESULTS.md holds the committed one.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { Metadata } from '@grpc/grpc-js';
 import { BillingServiceClient, CheckRequest, CheckStage, GatewayServiceClient, Modality, ModerationMode, ModerationServiceClient, OrchestratorServiceClient, Usage, type CompleteRequest } from '@aigc/proto';
 import { callUnary, createClient } from '@aigc/runtime';
-import { createHarness, startPlatform } from '@aigc/testing';
+import { createHarness, freePort, startPlatform, waitFor } from '@aigc/testing';
+
+/** Starts Portkey's gateway (installing it under bench/gateway/.peers/ the first time) on a free port. */
+async function startPortkey(): Promise<{ port: number; stop: () => void }> {
+  const main = join(PEERS, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(main)) execFileSync('npm', ['install', '--prefix', PEERS, '--no-audit', '--no-fund', '--loglevel=error', PORTKEY], { stdio: 'inherit' });
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [main, `--port=${port}`], { stdio: 'ignore' });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined, { timeoutMs: 30_000 });
+  return { port, stop: () => child.kill('SIGTERM') };
+}
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const REQUESTS = arg('requests', 2000);
+const PORTKEY = '@portkey-ai/gateway@1.15.2';
+const PEERS = fileURLToPath(new URL('./.peers/', import.meta.url));
 const SECONDS = arg('seconds', 10);
 const CONCURRENCY = arg('concurrency', 32);
 
@@ -103,6 +121,7 @@ async function throughput(fn: () => Promise<unknown>): Promise<number> {
 
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
 const harness = createHarness();
+let portkey: { port: number; stop: () => void } | undefined;
 const dataDir = mkdtempSync(join(tmpdir(), 'aigc-bench-gateway-'));
 try {
   const platform = await startPlatform(harness, { dataDir, logLevel: 'error' });
@@ -121,15 +140,18 @@ try {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const url = new URL(`${platform.openaiBaseUrl}/completions`);
   const json = JSON.stringify({ model: body.model, prompt: 'The ', max_tokens: 1, temperature: 0 });
-  const http = () =>
+  const post = (port: string | number, extraHeaders: Record<string, string> = {}) => () =>
     new Promise<string>((resolve, reject) => {
-      const req = request({ agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' } }, (res) => {
+      const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json', ...extraHeaders };
+      const req = request({ agent, host: url.hostname, port, path: url.pathname, method: 'POST', headers }, (res) => {
         res.resume();
         res.on('end', () => (res.statusCode === 200 ? resolve(String(res.headers['server-timing'])) : reject(new Error(`HTTP ${res.statusCode}`))));
       });
       req.on('error', reject);
       req.end(json);
     });
+  const http = post(url.port);
+  portkey = process.argv.includes('--no-portkey') ? undefined : await startPortkey();
   const faces = {
     'orchestrator (direct gRPC)': () => callUnary(orchestrator, 'complete', body, { metadata: direct }),
     // The raw call, to read the server-timing trailer.
@@ -140,6 +162,9 @@ try {
         call.on('status', (st) => failed || resolve(String(st.metadata.get('server-timing')[0])));
       }),
     'gateway HTTP /v1/completions': http,
+    ...(portkey
+      ? { 'Portkey -> gateway HTTP /v1/completions': post(portkey.port, { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': platform.openaiBaseUrl }) }
+      : {}),
   };
   const moderation = createClient(ModerationServiceClient, platform.services.moderation.address);
   const screen = CheckRequest.fromPartial({ text: 'The ', stage: CheckStage.CHECK_STAGE_INPUT, mode: ModerationMode.MODERATION_MODE_BLOCK });
@@ -170,7 +195,9 @@ try {
   const rates: Array<[string, number]> = [];
   for (const [name, fn] of Object.entries(faces)) rates.push([name, await throughput(fn)]);
 
-  const [directRow, grpcRow, httpRow, checkRow, reserveRow] = rows as [LatencyRow, LatencyRow, LatencyRow, LatencyRow, LatencyRow];
+  const row = (name: string) => rows.find((r) => r.name === name)!;
+  const [directRow, grpcRow, httpRow, checkRow, reserveRow] = ['orchestrator (direct gRPC)', 'gateway gRPC', 'gateway HTTP /v1/completions', 'moderation Check (pre-filter)', 'billing Reserve'].map(row) as [LatencyRow, LatencyRow, LatencyRow, LatencyRow, LatencyRow];
+  const portkeyRow = rows.find((r) => r.name.startsWith('Portkey'));
   const admissionP50 = checkRow.p50 + reserveRow.p50;
   const residual = (row: LatencyRow) => row.p50 - directRow.p50 - admissionP50;
   const cpu = cpus()[0]?.model ?? 'unknown';
@@ -200,7 +227,13 @@ ${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).j
 | of which admission calls on the path (Check + Reserve, each timed alone) | ${admissionP50.toFixed(3)} |
 | residual (extra hop + own work), gRPC face | ${residual(grpcRow).toFixed(3)} |
 | residual (extra hop + own work), HTTP face | ${residual(httpRow).toFixed(3)} |
+${portkeyRow ? `
+## Portkey in front of the same upstream (${PORTKEY})
 
+| path | p50 ms | p99 ms | adds over gateway HTTP direct, p50 ms |
+| --- | --- | --- | --- |
+| ${portkeyRow.name} | ${portkeyRow.p50.toFixed(3)} | ${portkeyRow.p99.toFixed(3)} | ${(portkeyRow.p50 - httpRow.p50).toFixed(3)} |
+` : ''}
 ## Throughput at saturation (${CONCURRENCY} concurrent clients, ${SECONDS} s each)
 
 | path | requests/s | ratio to direct |
@@ -210,6 +243,7 @@ ${rates.map(([n, r]) => `| ${n} | ${r.toFixed(0)} | ${(r / rates[0]![1]).toFixed
   for (const c of [billing, orchestrator, gateway, moderation]) c.close();
   agent.destroy();
 } finally {
+  portkey?.stop();
   await harness.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
