@@ -3,18 +3,20 @@
  * replayed against the same model in one run under three batching modes: continuous
  * (iteration-level, services/text's ContinuousBatcher), request-level dynamic batching
  * (RequestBatcher over libs/serving's DynamicBatcher) and none (one request at a time).
- * Reports output tokens/s, time to first token and time per output token (p50/p95), and
- * goodput (requests/s that met the SLO). End-of-sequence is disabled so every request generates
- * exactly its max_tokens and the three modes do identical work.
+ * Reports output tokens/s, time to first token and time per output token (p50/p95), goodput
+ * (requests/s that met the SLO), and where each mode's time went (services/text DecoderStats).
+ * End-of-sequence is disabled so every request generates exactly its max_tokens and the three
+ * modes do identical work. bench/text/step-profile.ts times single decode steps.
  *
- *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--out bench/text/RESULTS.md]
+ *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--instances 1] [--out bench/text/RESULTS.md]
  *
  * --rate 0 picks 3x the measured one-at-a-time capacity, a load where batching matters.
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import type { DecoderStats } from '../../services/text/src/decoder-model.js';
 import { readModelSpec } from '../../services/text/src/model-spec.js';
 import { openGenerator, type BatchingMode } from '../../services/text/src/open-generator.js';
 import { resolveSampling } from '../../services/text/src/sampling-params.js';
@@ -76,7 +78,7 @@ interface Outcome {
   end: number;
 }
 
-async function runMode(mode: BatchingMode, jobs: Job[]): Promise<{ outcomes: Outcome[]; seconds: number; passes: number }> {
+async function runMode(mode: BatchingMode, jobs: Job[]): Promise<{ outcomes: Outcome[]; seconds: number; stats: DecoderStats }> {
   const spec = readModelSpec(REPOSITORY, MODEL);
   const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, scheduler: { maxActive: MAX_ACTIVE }, maxQueueDelayMs: 5 });
   const limits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
@@ -99,9 +101,9 @@ async function runMode(mode: BatchingMode, jobs: Job[]): Promise<{ outcomes: Out
     }),
   );
   const seconds = Math.max(...outcomes.map((o) => o.end)) / 1000;
-  const passes = 'forwardPasses' in g.runner ? (g.runner as { forwardPasses: number }).forwardPasses : 0;
+  const stats = { ...g.model.stats };
   await g.close();
-  return { outcomes, seconds, passes };
+  return { outcomes, seconds, stats };
 }
 
 /** One request alone, to size the load: requests/s of one-at-a-time serving for the trace's mix. */
@@ -109,6 +111,26 @@ async function capacity(jobs: Job[]): Promise<number> {
   const sample = jobs.slice(0, 12);
   const { seconds } = await runMode('none', sample.map((j) => ({ ...j, at: 0 })));
   return sample.length / seconds;
+}
+
+const BREAKDOWN = ['steps', 'passes', 'rows per pass', 'attended positions per row', 'session.run (prefill)', 'cache', 'worker other', 'messaging', 'main'];
+
+/** A run's time split (see the table in the results), as table cells. */
+function breakdown(seconds: number, st: DecoderStats): string[] {
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const main = seconds * 1000 - st.sessionMs - st.cacheMs - st.workerOtherMs - st.transferMs;
+  return [
+    `${st.steps}`,
+    `${st.passes}`,
+    (st.rows / st.passes).toFixed(1),
+    (st.attendedSlots / st.rows).toFixed(0),
+    `${s(st.sessionMs)} (${s(st.prefillSessionMs)})`,
+    s(st.cacheMs),
+    s(st.workerOtherMs),
+    s(st.transferMs),
+    // With several sessions the worker columns add up time spent in parallel: no remainder.
+    INSTANCES === 1 ? s(main) : '-',
+  ];
 }
 
 const pct = (values: number[], p: number) => {
@@ -124,13 +146,14 @@ async function main() {
   const rate = requested > 0 ? requested : 3 * oneAtATime;
   const jobs = trace(rate, REQUESTS, context);
   const modes = arg('--modes', 'continuous,request,none').split(',') as BatchingMode[];
-  const results = new Map<BatchingMode, { outcomes: Outcome[]; seconds: number }[]>();
+  const results = new Map<BatchingMode, { outcomes: Outcome[]; seconds: number; stats: DecoderStats }[]>();
   const started = Date.now();
+  const loadBefore = loadavg();
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
       const r = await runMode(mode, jobs);
-      const busy = r.outcomes.reduce((n, o) => n + o.computeMs, 0) / 1000;
-      console.log(`round ${round + 1} ${mode}: ${r.seconds.toFixed(1)} s, ${r.passes} forward passes, session.run busy ${busy.toFixed(1)} s`);
+      const cells = breakdown(r.seconds, r.stats);
+      console.log(`round ${round + 1} ${mode}: ${r.seconds.toFixed(1)} s; ${BREAKDOWN.map((h, i) => `${h} ${cells[i]}`).join(', ')}`);
       results.set(mode, [...(results.get(mode) ?? []), r]);
     }
   }
@@ -145,10 +168,17 @@ async function main() {
       tpot50: pct(outcomes.map((o) => o.tpot), 50), tpot95: pct(outcomes.map((o) => o.tpot), 95), goodput: good / seconds, goodFraction: good / outcomes.length,
     };
   });
+  const loadAfter = loadavg();
   const byMode = Object.fromEntries(rows.map((r) => [r.mode, r]));
+  const times = modes.map((mode) => {
+    const runs = results.get(mode)!;
+    const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+    const total = runs.map((r) => r.stats).reduce((a, b) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v + b[k as keyof DecoderStats]])) as unknown as DecoderStats);
+    return `| ${mode} | ${seconds.toFixed(1)} | ${breakdown(seconds, total).join(' | ')} |`;
+  });
   const f = (v: number, d = 0) => v.toFixed(d);
   const table = rows.map((r) => `| ${r.mode} | ${f(r.tokensPerS)} | ${f(r.ttft50)} | ${f(r.ttft95)} | ${f(r.tpot50, 1)} | ${f(r.tpot95, 1)} | ${f(r.goodput, 2)} (${f(100 * r.goodFraction)}%) |`);
-  const ratio = byMode.continuous!.tokensPerS / byMode.request!.tokensPerS;
+  const ratio = byMode.continuous && byMode.request ? byMode.continuous.tokensPerS / byMode.request.tokensPerS : NaN;
   const promptLens = jobs.map((j) => j.prompt.length);
   const outLens = jobs.map((j) => j.maxTokens);
   const node = process.version;
@@ -157,7 +187,7 @@ async function main() {
   const md = `# Text generation benchmark
 
 Command: \`npx tsx bench/text/run.ts${args.length ? ' ' + args.join(' ') : ''}\` (from the repository root).
-Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; the machine was shared with other work while it ran. Whole run: ${Math.round((Date.now() - started) / 1000)} s.
+Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; the machine was shared with other work while it ran (load average ${loadBefore.map((l) => l.toFixed(2)).join(', ')} before the modes ran, ${loadAfter.map((l) => l.toFixed(2)).join(', ')} after). Whole run: ${Math.round((Date.now() - started) / 1000)} s.
 
 Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (1 intra-op thread each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
 Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (3x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift).
@@ -169,7 +199,13 @@ TTFT is from a request's scheduled arrival to its first generated token; TPOT is
 | --- | --- | --- | --- | --- | --- | --- |
 ${table.join('\n')}
 
-Continuous vs request-level: ${f(ratio, 2)}x output tokens/s, TTFT p95 ${f(byMode.continuous!.ttft95)} vs ${f(byMode.request!.ttft95)} ms.
+Continuous vs request-level: ${f(ratio, 2)}x output tokens/s, TTFT p95 ${f(byMode.continuous?.ttft95 ?? NaN)} vs ${f(byMode.request?.ttft95 ?? NaN)} ms.
+
+Where the time went, all rounds (seconds, except counts). session.run is the worker's \`session.run\` (the part in prefill passes in brackets); cache is the worker's KV-cache work (rows moved between passes' blocks, blocks re-laid when their capacity changes, new keys and values appended); worker other is the rest of the worker's step (feeds, logits rows); messaging is from sending a step to getting its reply, less the worker's time (thread wake-ups on a busy machine, mostly); main is what is left: the main thread (scheduling, sampling, detokenizing, streams) and idle waiting for arrivals.
+
+| mode | run | ${BREAKDOWN.join(' | ')} |
+| --- | --- | ${BREAKDOWN.map(() => '---').join(' | ')} |
+${times.join('\n')}
 `;
   writeFileSync(OUT, md);
   console.log(md);

@@ -1,11 +1,21 @@
 /**
  * Worker-thread entry of an {@link OnnxExecutor}: owns one ONNX Runtime session and runs it,
  * one request at a time. `InferenceSession.run` blocks the thread that calls it, which is why it
- * lives here and never on the event loop.
+ * lives here and never on the event loop. An optional extension module adds methods that run
+ * beside the session and may keep state here between calls (see `WorkerExtension`).
  */
+import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { transferables, type TensorInfo, type WorkerInit, type WorkerReply, type WorkerRequest } from './executor-protocol.js';
+import {
+  transferables,
+  type PrepareModel,
+  type TensorInfo,
+  type WorkerExtension,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
+} from './executor-protocol.js';
 import type { Tensor, TensorData, TensorMap, TensorType } from './tensor.js';
 
 const port = parentPort;
@@ -28,14 +38,28 @@ function providers(): ort.InferenceSession.ExecutionProviderConfig[] {
   return init.executionProviders.map((p) => (p.name === 'cuda' ? { name: 'cuda', deviceId: p.deviceId ?? 0 } : 'cpu'));
 }
 
+/** The extension's methods (its `handlers` export, else its default export) and model rewrite. */
+async function loadExtension(specifier: string): Promise<{ handlers: WorkerExtension; prepareModel?: PrepareModel }> {
+  const mod = (await import(specifier)) as { handlers?: unknown; default?: unknown; prepareModel?: unknown };
+  const handlers = mod.handlers ?? mod.default;
+  if (!handlers || typeof handlers !== 'object') throw new Error(`extension ${specifier} exports no handlers`);
+  if (mod.prepareModel !== undefined && typeof mod.prepareModel !== 'function') throw new Error(`extension ${specifier}: prepareModel is not a function`);
+  return { handlers: handlers as WorkerExtension, prepareModel: mod.prepareModel as PrepareModel | undefined };
+}
+
 let session: ort.InferenceSession;
+let extension: WorkerExtension = {};
 try {
-  session = await ort.InferenceSession.create(init.modelPath, {
+  const loaded = init.extension ? await loadExtension(init.extension) : undefined;
+  const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: init.intraOpThreads,
     interOpNumThreads: init.interOpThreads,
     executionProviders: providers(),
     graphOptimizationLevel: 'all',
-  });
+  };
+  const prepared = loaded?.prepareModel ? await loaded.prepareModel(new Uint8Array(await readFile(init.modelPath))) : undefined;
+  session = prepared ? await ort.InferenceSession.create(prepared, options) : await ort.InferenceSession.create(init.modelPath, options);
+  extension = loaded?.handlers ?? {};
   post({ kind: 'ready', inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) });
 } catch (err) {
   post({ kind: 'load-failed', message: err instanceof Error ? err.message : String(err) });
@@ -50,8 +74,21 @@ port.on('message', (msg: WorkerRequest) => {
     });
     return;
   }
+  if (msg.kind === 'call') return void call(msg.id, msg.method, msg.args);
   void run(msg.id, msg.feeds, msg.outputs);
 });
+
+async function call(id: number, method: string, args: unknown): Promise<void> {
+  const started = performance.now();
+  try {
+    const handler = Object.hasOwn(extension, method) ? extension[method] : undefined;
+    if (!handler) throw new Error(`no worker extension method ${method}`);
+    const result = await handler(args, { session, ort, instance: init.instance });
+    post({ kind: 'returned', id, value: result.value, computeMs: result.computeMs ?? performance.now() - started }, result.transfer ?? []);
+  } catch (err) {
+    post({ kind: 'failed', id, message: err instanceof Error ? err.message : String(err) });
+  }
+}
 
 async function run(id: number, feeds: TensorMap, outputNames?: string[]): Promise<void> {
   const started = performance.now();

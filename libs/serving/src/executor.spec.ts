@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cancelled, Status } from '@aigc/runtime';
 import { createExecutor, type OnnxExecutor } from './executor.js';
@@ -76,5 +79,63 @@ describe('OnnxExecutor', () => {
     await expect(executor.run(spinFeeds(1))).rejects.toMatchObject({ code: Status.UNAVAILABLE });
     await expect(running).resolves.toBeDefined();
     await closed;
+  });
+
+  it('keeps extension state in each worker and reaches it by instance', async () => {
+    // A stateful extension: a running total per worker, added to by the model's own output.
+    const dir = mkdtempSync(join(tmpdir(), 'executor-extension-'));
+    const path = join(dir, 'totals.mjs');
+    writeFileSync(
+      path,
+      `let total = 0;
+export const handlers = {
+  async add({ x }, { session, ort, instance }) {
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([x, x, x, x]), [1, 4]) });
+    total += out.y.data[0];
+    const data = Float32Array.from([total, instance]);
+    return { value: data, transfer: [data.buffer], computeMs: 1.5 };
+  },
+  fail() { throw new Error('no such total'); },
+};
+`,
+    );
+    executor = await createExecutor({ modelPath: testModelPath('add_one'), instances: 2, extension: path });
+    const add = (x: number, instance: number) => executor!.call<Float32Array>('add', { x }, { instance }).then((r) => Array.from(r.value));
+    expect(await add(1, 0)).toEqual([2, 0]);
+    expect(await add(10, 1)).toEqual([11, 1]);
+    expect(await add(2, 0)).toEqual([5, 0]);
+    const both = await Promise.all([add(0, 1), add(0, 1), add(0, 0)]);
+    expect(both).toEqual([[12, 1], [13, 1], [6, 0]]);
+    expect((await executor.call('add', { x: 0 }, { instance: 1 })).computeMs).toBe(1.5);
+    await expect(executor.call('fail', {})).rejects.toMatchObject({ code: Status.INTERNAL });
+    await expect(executor.call('missing', {})).rejects.toMatchObject({ code: Status.INTERNAL });
+    // Plain runs still work beside the extension, and the state survived the failures.
+    expect(toNumbers((await executor.run({ x: tensor('float32', [1, 4], [0, 0, 0, 0]) })).outputs.y!)).toEqual([1, 1, 1, 1]);
+    expect(await add(0, 0)).toEqual([7, 0]);
+  });
+
+  it('opens the model bytes an extension prepares instead of the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'executor-extension-'));
+    const path = join(dir, 'swap.mjs');
+    // Asked to open spin, the extension hands over add_one's bytes.
+    writeFileSync(path, `import { readFileSync } from 'node:fs';
+export const handlers = {};
+export function prepareModel(bytes) { return bytes.length > 0 ? new Uint8Array(readFileSync(${JSON.stringify(testModelPath('add_one'))})) : undefined; }
+`);
+    executor = await createExecutor({ modelPath: testModelPath('spin'), extension: path });
+    expect(executor.inputs.map((i) => i.name)).toEqual(['x']);
+    const { outputs } = await executor.run({ x: tensor('float32', [1, 4], [1, 2, 3, 4]) });
+    expect(toNumbers(outputs.y!)).toEqual([2, 3, 4, 5]);
+  });
+
+  it('refuses a call without an extension', async () => {
+    executor = await createExecutor({ modelPath: testModelPath('add_one') });
+    await expect(executor.call('add', {})).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION });
+  });
+
+  it('fails to open when the extension cannot be loaded', async () => {
+    await expect(createExecutor({ modelPath: testModelPath('add_one'), extension: '/nonexistent/extension.mjs' })).rejects.toMatchObject({
+      code: Status.FAILED_PRECONDITION,
+    });
   });
 });

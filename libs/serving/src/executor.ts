@@ -1,6 +1,7 @@
 /**
  * ONNX Runtime executors: N sessions of one model, each in its own worker thread, fed from one
  * FIFO and dispatched to the least-loaded idle instance. The event loop only moves messages.
+ * An extension module may add stateful methods that run beside each session ({@link OnnxExecutor.call}).
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -26,6 +27,15 @@ export interface ExecutorOptions {
   /** Used in log lines. */
   name?: string;
   logger?: Logger;
+  /**
+   * URL or path of a module every worker imports as it starts; its `handlers` (or
+   * default) export maps method names to `(args, { session, ort, instance }) => { value, transfer?,
+   * computeMs? }` handlers, reached with {@link OnnxExecutor.call}. For state that belongs next to
+   * a session (a decoder's KV cache). An optional `prepareModel(bytes)` export may return the
+   * model bytes the session opens instead of the file (undefined keeps the file). A `.ts` module
+   * is loaded through tsx (development only).
+   */
+  extension?: string | URL;
 }
 
 /** Options of one {@link OnnxExecutor.run} call. */
@@ -44,14 +54,31 @@ export interface RunResult {
   computeMs: number;
 }
 
+/** Options of one {@link OnnxExecutor.call}. */
+export interface CallOptions {
+  /** The instance whose extension state the call needs; default the least-loaded idle one. */
+  instance?: number;
+  /** Aborting rejects the call; a call not yet handed to a worker is dropped from the queue. */
+  signal?: AbortSignal;
+  /** Buffers in `args` to move to the worker instead of copying (they are detached here). */
+  transfer?: ArrayBuffer[];
+}
+
+/** A finished extension call: the handler's value and the compute time it reported. */
+export interface CallResult<T> {
+  value: T;
+  computeMs: number;
+}
+
 interface Job {
   id: number;
-  feeds: TensorMap;
-  outputs?: string[];
-  transfer: boolean;
+  message: WorkerRequest;
+  transfer: ArrayBuffer[];
+  /** Only this instance may take the job. */
+  instance?: number;
   signal?: AbortSignal;
   onAbort?: () => void;
-  resolve: (r: RunResult) => void;
+  resolve: (r: { outputs?: TensorMap; value?: unknown; computeMs: number }) => void;
   reject: (e: unknown) => void;
 }
 
@@ -69,11 +96,11 @@ const WORKER_URL = new URL(FROM_SOURCE ? './executor-worker.ts' : './executor-wo
 
 /**
  * The worker's entry. Compiled (`dist/`), it is the `.js` file. From source (specs under vitest),
- * Node 20 does not pass `--import tsx` hooks to a worker's entry, so a tiny eval'd bootstrap
- * registers tsx in the worker and then imports the `.ts` entry.
+ * or with an extension written in TypeScript, Node 20 does not pass `--import tsx` hooks to a
+ * worker's entry, so a tiny eval'd bootstrap registers tsx in the worker and then imports the entry.
  */
-function workerEntry(): { entry: string | URL; eval: boolean } {
-  if (!FROM_SOURCE) return { entry: WORKER_URL, eval: false };
+function workerEntry(extension: string | undefined): { entry: string | URL; eval: boolean } {
+  if (!FROM_SOURCE && !(extension && /\.[mc]?ts$/.test(extension))) return { entry: WORKER_URL, eval: false };
   // The ESM build of `tsx/esm/api` (the `import` condition of that export).
   const tsxRoot = createRequire(import.meta.url).resolve('tsx/package.json').replace(/package\.json$/, '');
   const tsxApi = pathToFileURL(`${tsxRoot}dist/esm/api/index.mjs`).href;
@@ -141,12 +168,34 @@ export class OnnxExecutor {
   }
 
   /** Runs the model once on `feeds` in a worker thread (feeds copied unless `transfer`). */
-  run(feeds: TensorMap, options: RunOptions = {}): Promise<RunResult> {
+  async run(feeds: TensorMap, options: RunOptions = {}): Promise<RunResult> {
+    const id = this.nextId++;
+    const message: WorkerRequest = { kind: 'run', id, feeds, outputs: options.outputs };
+    const r = await this.enqueue(id, message, options.transfer ? transferables(Object.values(feeds)) : [], undefined, options.signal);
+    return { outputs: r.outputs!, computeMs: r.computeMs };
+  }
+
+  /**
+   * Calls `method` of the executor's extension in a worker (`args` structured-cloned, `transfer`
+   * moved). Queued with runs; `instance` pins it to the worker that holds the state it needs.
+   * Rejects with INTERNAL when the handler throws, UNAVAILABLE when the worker dies.
+   */
+  async call<T>(method: string, args: unknown, options: CallOptions = {}): Promise<CallResult<T>> {
+    if (!this.options.extension) throw new ServiceError(Status.FAILED_PRECONDITION, `model ${this.options.name ?? ''} has no worker extension`);
+    const { instance } = options;
+    if (instance !== undefined && !(Number.isInteger(instance) && instance >= 0 && instance < this.instances.length)) {
+      throw new RangeError(`instance ${instance} is not one of 0..${this.instances.length - 1}`);
+    }
+    const id = this.nextId++;
+    const r = await this.enqueue(id, { kind: 'call', id, method, args }, options.transfer ?? [], instance, options.signal);
+    return { value: r.value as T, computeMs: r.computeMs };
+  }
+
+  private enqueue(id: number, message: WorkerRequest, transfer: ArrayBuffer[], instance: number | undefined, signal: AbortSignal | undefined) {
     if (this.closing) return Promise.reject(unavailable(`model ${this.options.name ?? ''} is closing`.trim()));
-    const { signal } = options;
     if (signal?.aborted) return Promise.reject(ServiceError.from(signal.reason));
-    return new Promise<RunResult>((resolve, reject) => {
-      const job: Job = { id: this.nextId++, feeds, outputs: options.outputs, transfer: options.transfer ?? false, signal, resolve, reject };
+    return new Promise<{ outputs?: TensorMap; value?: unknown; computeMs: number }>((resolve, reject) => {
+      const job: Job = { id, message, transfer, instance, signal, resolve, reject };
       if (signal) {
         job.onAbort = () => {
           const at = this.queue.indexOf(job);
@@ -185,11 +234,12 @@ export class OnnxExecutor {
   }
 
   private onReply(instance: Instance, reply: WorkerReply): void {
-    if (reply.kind !== 'result' && reply.kind !== 'failed') return;
+    if (reply.kind !== 'result' && reply.kind !== 'returned' && reply.kind !== 'failed') return;
     const job = instance.job;
     this.finish(instance);
     if (job && job.id === reply.id) {
       if (reply.kind === 'result') this.settle(job, () => job.resolve({ outputs: reply.outputs, computeMs: reply.computeMs }));
+      else if (reply.kind === 'returned') this.settle(job, () => job.resolve({ value: reply.value, computeMs: reply.computeMs }));
       else this.settle(job, () => job.reject(new ServiceError(Status.INTERNAL, 'inference failed', { cause: new Error(reply.message) })));
     }
     this.dispatch();
@@ -223,17 +273,24 @@ export class OnnxExecutor {
     }
   }
 
-  /** Hands queued jobs to idle instances, least busy time first so load spreads evenly. */
+  /**
+   * Hands queued jobs to idle instances in queue order, least busy time first so load spreads
+   * evenly; a job pinned to a busy instance waits without holding back jobs behind it.
+   */
   private dispatch(): void {
-    while (this.queue.length > 0) {
+    for (let at = 0; at < this.queue.length; ) {
       const idle = this.instances.filter((i) => !i.job && !(i as { dead?: boolean }).dead);
       if (idle.length === 0) return;
-      const instance = idle.reduce((a, b) => (b.busyMs < a.busyMs ? b : a));
-      const job = this.queue.shift()!;
+      const job = this.queue[at]!;
+      const instance = job.instance === undefined ? idle.reduce((a, b) => (b.busyMs < a.busyMs ? b : a)) : idle.find((i) => i.index === job.instance);
+      if (!instance) {
+        at++;
+        continue;
+      }
+      this.queue.splice(at, 1);
       instance.job = job;
       instance.busySince = performance.now();
-      const msg: WorkerRequest = { kind: 'run', id: job.id, feeds: job.feeds, outputs: job.outputs };
-      instance.worker.postMessage(msg, job.transfer ? transferables(Object.values(job.feeds)) : []);
+      instance.worker.postMessage(job.message, job.transfer);
     }
   }
 
@@ -257,8 +314,9 @@ function spawn(options: ExecutorOptions, instance: number): Promise<Spawned> {
     intraOpThreads: options.intraOpThreads ?? 1,
     interOpThreads: options.interOpThreads ?? 1,
     executionProviders: options.executionProviders ?? [{ name: 'cpu' }],
+    extension: extensionUrl(options.extension),
   };
-  const { entry, eval: isEval } = workerEntry();
+  const { entry, eval: isEval } = workerEntry(init.extension);
   const worker = new Worker(entry, { eval: isEval, workerData: init, name: `onnx:${options.name ?? 'model'}:${instance}` });
   return new Promise<Spawned>((resolve, reject) => {
     const onMessage = (reply: WorkerReply): void => {
@@ -280,6 +338,13 @@ function spawn(options: ExecutorOptions, instance: number): Promise<Spawned> {
     worker.on('message', onMessage);
     worker.on('error', onError);
   });
+}
+
+/** A file URL for the worker's `import()`: URLs as they are, paths converted. */
+function extensionUrl(extension: string | URL | undefined): string | undefined {
+  if (extension === undefined) return undefined;
+  if (extension instanceof URL) return extension.href;
+  return /^(file|data|node):/.test(extension) ? extension : pathToFileURL(extension).href;
 }
 
 function closeWorker(worker: Worker): Promise<void> {

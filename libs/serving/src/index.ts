@@ -14,8 +14,8 @@ export {
   type TensorType,
   type TensorData,
 } from './tensor.js';
-export type { ExecutionProviderConfig, TensorInfo } from './executor-protocol.js';
-export { createExecutor, OnnxExecutor, type ExecutorOptions, type RunOptions, type RunResult } from './executor.js';
+export type { ExecutionProviderConfig, TensorInfo, WorkerExtension, WorkerExtensionContext, WorkerExtensionResult, PrepareModel } from './executor-protocol.js';
+export { createExecutor, OnnxExecutor, type ExecutorOptions, type RunOptions, type RunResult, type CallOptions, type CallResult } from './executor.js';
 export {
   DynamicBatcher,
   type DynamicBatcherOptions,

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FinishReason } from '@aigc/proto';
 import { ServiceError, Status } from '@aigc/runtime';
-import { ContinuousBatcher } from './continuous-batcher.js';
+import { ContinuousBatcher, decodePasses } from './continuous-batcher.js';
 import type { GenerationEvent, GenerationSequence } from './generation-sequence.js';
 import { readModelSpec } from './model-spec.js';
 import { openGenerator, type GeneratorOptions, type OpenGenerator } from './open-generator.js';
@@ -48,6 +48,8 @@ describe('generation over a standard KV-cache export', () => {
     const seq = g.generator.prepare('the quick brown', greedy(20), 2);
     expect(await collect(g, seq)).toBe(' fox jumps over the laz');
     expect(seq.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+    // The caches stay in the worker, and attention there reads them in place.
+    expect(g.model.graph).toBe('concat-free');
   });
 
   it('honours max_tokens exactly', async () => {
@@ -102,6 +104,21 @@ describe('generation over a standard KV-cache export', () => {
     const seqs = prompts.map((p) => g.generator.prepare(p, greedy(12), 2));
     await Promise.all(seqs.map((s) => collect(g, s)));
     expect(seqs.map((s) => s.generatedIds)).toEqual(alone);
+  });
+
+  it('gives the same greedy tokens on two sessions, each keeping the caches of its sequences', async () => {
+    const one = await open();
+    const two = await open({ instances: 2 });
+    expect(two.executor.instanceCount).toBe(2);
+    const prompts = ['the', 'quick brown fox', 'over the lazy dog. the', 'jumps over', 'lazy', 'the quick brown fox jumps'];
+    const run = (g: OpenGenerator) => Promise.all(prompts.map(async (p) => {
+      const seq = g.generator.prepare(p, greedy(10), 2);
+      await collect(g, seq);
+      return seq.generatedIds;
+    }));
+    expect(await run(two)).toEqual(await run(one));
+    expect(two.model.stepsPerInstance.every((n) => n > 0)).toBe(true);
+    expect(await two.model.flush()).toBe(0);
   });
 
   it('reports logprobs of the chosen token and the best alternatives', async () => {
@@ -164,6 +181,10 @@ describe('continuous batching', () => {
     // The second request joined at the first iteration boundary after the cancel and finished
     // its one-chunk prefill there.
     expect(secondStartedAt - cancelledAt).toBeLessThanOrEqual(2);
+    // Both caches are gone from the worker: the cancelled one and the finished one.
+    await new Promise((r) => setImmediate(r));
+    expect(g.model.liveCaches).toBe(0);
+    expect(await g.model.flush()).toBe(0);
   });
 
   it('admits higher priority first when a slot frees', async () => {
@@ -216,5 +237,22 @@ describe('continuous batching', () => {
     while (!(await iterator.next()).done) rest++;
     expect(slow.generatedIds).toHaveLength(40);
     expect(rest).toBeGreaterThan(0);
+  });
+});
+
+describe('decodePasses', () => {
+  const seqs = (lengths: number[]) => lengths.map((length, i) => ({ cache: { id: i, instance: 0, length }, arrivedAt: i }) as unknown as GenerationSequence);
+  const lengths = (passes: GenerationSequence[][]) => passes.map((p) => p.map((s) => s.cache!.length));
+
+  it('keeps rows of similar length in one pass, longest first', () => {
+    expect(lengths(decodePasses(seqs([40, 90, 60, 75, 52, 81])))).toEqual([[90, 81, 75, 60, 52, 40]]);
+  });
+
+  it('gives a few long caches their own pass when many short rows would attend their length', () => {
+    expect(lengths(decodePasses(seqs([240, 20, 25, 18, 30, 22, 19, 27, 21, 24, 235, 26])))).toEqual([
+      [240, 235],
+      [30, 27, 26, 25, 24, 22, 21, 20, 19, 18],
+    ]);
+    expect(decodePasses([])).toEqual([]);
   });
 });

@@ -5,15 +5,16 @@
  *
  * Each step spends a token budget: first one token per decoding sequence, then prompt chunks,
  * shortest remaining prompt first within a priority level, so a short prompt's first token never
- * waits behind a long prompt's whole prefill. Decode rows and prefill rows run as two forward
- * passes (a decode row padded to a prefill chunk would waste that chunk's compute), and decode
- * rows of very different cache lengths run in separate passes (each pass pads every row's past to
- * its longest; on CPU that padding, not the weights, dominates a step's cost). A stream that
- * stops reading pauses its sequence, which keeps its slot but takes no compute until read.
+ * waits behind a long prompt's whole prefill. Decode rows and prefill rows run as separate forward
+ * passes (a decode row padded to a prefill chunk would waste that chunk's compute); decode rows
+ * run as one pass unless splitting them by cache length saves more padded attention than the
+ * extra passes cost ({@link decodePasses}). All of a step's passes go to the worker in one message.
+ * A stream that stops reading pauses its sequence, which keeps its slot but takes no compute.
  */
 import { IterationScheduler, type IterationStep, type Logger, type QueuePolicy } from '@aigc/serving';
-import type { DecoderModel, StepRow } from './decoder-model.js';
+import type { DecoderModel } from './decoder-model.js';
 import type { GenerationSequence } from './generation-sequence.js';
+import { CAPACITY_STEP } from './kv-cache.js';
 import type { SchedulerSpec } from './model-spec.js';
 
 /** Options of a {@link ContinuousBatcher}. */
@@ -68,7 +69,11 @@ export class ContinuousBatcher {
   run(seq: GenerationSequence, options: RunSequenceOptions = {}): Promise<GenerationSequence> {
     // A model configured with fewer levels serves the lower priorities at its lowest level.
     const priority = Math.min(seq.priority, this.options.priorityLevels);
-    return this.scheduler.submit(seq, { priority, cost: seq.reservedTokens, signal: options.signal, deadline: options.deadline });
+    const done = this.scheduler.submit(seq, { priority, cost: seq.reservedTokens, signal: options.signal, deadline: options.deadline });
+    // Finished, cancelled or failed: its cache is freed with the next step.
+    const release = () => this.model.release(seq.cache);
+    done.then(release, release);
+    return done;
   }
 
   /** A stream took events: a paused sequence may continue. */
@@ -106,10 +111,13 @@ export class ContinuousBatcher {
       this.wake = undefined;
       return seqs.map((state) => ({ state, done: state.finished }));
     }
-    const runs: Promise<void>[] = [];
-    for (const group of lengthGroups(decoding)) runs.push(this.forward(group, group.map((s) => [s.nextInput!])));
-    if (chunks.length > 0) runs.push(this.forward(chunks.map((c) => c.seq), chunks.map((c) => c.seq.promptIds.slice(c.seq.prefilled, c.seq.prefilled + c.length))));
-    await Promise.all(runs);
+    const passes: { seqs: GenerationSequence[]; tokens: number[][] }[] = decodePasses(decoding).map((group) => ({ seqs: group, tokens: group.map((s) => [s.nextInput!]) }));
+    if (chunks.length > 0) {
+      passes.push({ seqs: chunks.map((c) => c.seq), tokens: chunks.map((c) => c.seq.promptIds.slice(c.seq.prefilled, c.seq.prefilled + c.length)) });
+    }
+    const { logits, computeMs } = await this.model.step(passes.map((p) => p.seqs.map((s, i) => ({ cache: (s.cache ??= this.model.createCache()), tokens: p.tokens[i]! }))));
+    this.forwardPasses += passes.length;
+    passes.forEach((p, k) => this.accept(p.seqs, p.tokens, logits[k]!, computeMs[k]!));
     return seqs.map((state) => ({ state, done: state.finished }));
   }
 
@@ -138,48 +146,56 @@ export class ContinuousBatcher {
     return picked.map((seq) => ({ seq, length: Math.min(width, seq.remainingPrompt) }));
   }
 
-  private async forward(seqs: GenerationSequence[], tokens: number[][]): Promise<void> {
-    const rows: StepRow[] = seqs.map((s, i) => ({ tokens: tokens[i]!, cache: s.cache }));
-    const { outputs, computeMs } = await this.model.step(rows);
-    this.forwardPasses++;
+  /** Takes one pass's results: prompt progress, then a sampled token where the prompt is done. */
+  private accept(seqs: GenerationSequence[], tokens: number[][], logits: Float32Array[], computeMs: number): void {
     const total = tokens.reduce((n, t) => n + t.length, 0);
     seqs.forEach((s, i) => {
-      const out = outputs[i]!;
-      s.cache = out.cache;
       s.computeMs += (computeMs * tokens[i]!.length) / total;
       if (s.remainingPrompt > 0) {
         s.prefilled += tokens[i]!.length;
         if (s.remainingPrompt > 0) return; // more prompt chunks to go
       }
-      if (!s.finished) s.accept(out.logits);
+      if (!s.finished) s.accept(logits[i]!);
     });
   }
 }
 
-/** Most padding a decode pass may carry: rows x longest past <= this x the sum of pasts. */
-const MAX_PADDING_RATIO = 1.5;
+/**
+ * What a decode pass costs, in units of one row attending one cached slot (~0.2 us): a fixed
+ * cost per pass (~0.14 ms: the session's per-node overhead) and a cost per row (~25 us: the
+ * weights), fitted to `session.run` times of fortunes-gpt at 1-16 rows and 32-240 slots on one
+ * CPU thread. Only the ratios matter; a model with a larger hidden size has a larger row cost.
+ */
+export const DECODE_PASS_COST = { pass: 700, row: 125 } as const;
+
+/** Positions a row attends in a pass whose longest cache is `length`: its block's capacity. */
+const attended = (length: number) => Math.ceil((length + 1) / CAPACITY_STEP) * CAPACITY_STEP;
 
 /**
- * Splits decode rows into passes of similar cache length, longest first, so that no pass pads
- * more than {@link MAX_PADDING_RATIO}. The order is stable from step to step (every length grows
- * by one), which lets a pass reuse the previous pass's output as its past without a copy.
+ * Splits decode rows into passes by cache length, longest first, choosing the split that
+ * minimises {@link DECODE_PASS_COST} summed over passes: one pass when lengths are close, more
+ * when a few long caches would make every short row attend their length.
  */
-export function lengthGroups(seqs: GenerationSequence[]): GenerationSequence[][] {
+export function decodePasses(seqs: GenerationSequence[]): GenerationSequence[][] {
+  if (seqs.length <= 1) return seqs.length === 0 ? [] : [seqs];
   const len = (s: GenerationSequence) => s.cache?.length ?? 0;
   const sorted = seqs.slice().sort((a, b) => len(b) - len(a) || a.arrivedAt - b.arrivedAt);
-  const groups: GenerationSequence[][] = [];
-  let group: GenerationSequence[] = [];
-  let sum = 0;
-  for (const s of sorted) {
-    const longest = group.length > 0 ? len(group[0]!) : len(s);
-    if (group.length > 0 && longest * (group.length + 1) > MAX_PADDING_RATIO * (sum + len(s))) {
-      groups.push(group);
-      group = [];
-      sum = 0;
+  const n = sorted.length;
+  // best[i]: cheapest split of sorted[i..]; cut[i]: where its first pass ends.
+  const best = new Array<number>(n + 1).fill(Infinity);
+  const cut = new Array<number>(n + 1).fill(n);
+  best[n] = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    const width = attended(len(sorted[i]!));
+    for (let j = i + 1; j <= n; j++) {
+      const cost = DECODE_PASS_COST.pass + (j - i) * (DECODE_PASS_COST.row + width) + best[j]!;
+      if (cost < best[i]!) {
+        best[i] = cost;
+        cut[i] = j;
+      }
     }
-    group.push(s);
-    sum += len(s);
   }
-  if (group.length > 0) groups.push(group);
-  return groups;
+  const passes: GenerationSequence[][] = [];
+  for (let i = 0; i < n; i = cut[i]!) passes.push(sorted.slice(i, cut[i]!));
+  return passes;
 }

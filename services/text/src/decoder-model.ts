@@ -1,32 +1,79 @@
 /**
- * One batched forward pass of a decoder-only ONNX model with a KV cache: rows bring new tokens
- * (a prefill chunk or one decode token) and their cache; each gets back the logits of its last
- * new token and its grown cache. The session runs in a libs/serving worker thread.
+ * Batched forward passes of a decoder-only ONNX model with a KV cache. The caches live in the
+ * executor's worker threads beside the sessions (decoder-worker.ts, kv-cache.ts): a step sends
+ * each row's cache id and new tokens, one message per worker for all of the step's passes, and
+ * gets back the logits of each row's last new token. A sequence's cache stays on the worker
+ * (instance) that first ran it: the one with the fewest caches then.
  */
+import { fileURLToPath } from 'node:url';
 import { ServiceError, Status } from '@aigc/runtime';
-import type { OnnxExecutor, Tensor, TensorMap } from '@aigc/serving';
-import { assemblePast, cacheGeometryOf, type CacheGeometry, type KvCache } from './kv-cache.js';
+import type { OnnxExecutor } from '@aigc/serving';
+import { DECODER_STEP, type DecoderGraphMode, type DecoderStepReply, type DecoderStepRequest, type PassRowRequest } from './decoder-protocol.js';
+import { cacheGeometryOf, type CacheGeometry } from './kv-cache.js';
 
-/** One sequence's share of a step. */
-export interface StepRow {
-  /** New tokens to process (at least one). */
-  tokens: readonly number[];
-  /** What the sequence has cached so far; undefined before its first chunk. */
-  cache: KvCache | undefined;
+/** The worker extension to open a decoder's executor with (source or compiled, like this file). */
+export const DECODER_EXTENSION = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './decoder-worker.ts' : './decoder-worker.js', import.meta.url));
+
+/** A sequence's handle on its cache in a worker. */
+export interface SequenceCache {
+  readonly id: number;
+  /** The executor instance holding it; -1 until its first pass. */
+  instance: number;
+  /** Positions cached. */
+  length: number;
 }
 
-/** One row's result. */
-export interface StepOutput {
-  /** Logits after the row's last new token (vocabulary-sized, a fresh copy). */
-  logits: Float32Array;
-  cache: KvCache;
+/** One sequence's share of a pass. */
+export interface StepRow {
+  cache: SequenceCache;
+  /** New tokens to process (at least one). */
+  tokens: readonly number[];
+}
+
+/** The result of one step: per pass, per row, logits after the row's last new token. */
+export interface StepResult {
+  logits: Float32Array[][];
+  /** Per pass: milliseconds of `session.run`. */
+  computeMs: number[];
+}
+
+/** Running totals of where step time went, for bench/text. */
+export interface DecoderStats {
+  steps: number;
+  passes: number;
+  /** Milliseconds in `session.run`, and the part of it in prefill passes (more than one new token per row). */
+  sessionMs: number;
+  prefillSessionMs: number;
+  prefillPasses: number;
+  /** Milliseconds the worker spent on the cache (row moves, re-layouts, appending new keys and values). */
+  cacheMs: number;
+  /** Milliseconds in the worker outside both (feeds, logits rows). */
+  workerOtherMs: number;
+  /** Milliseconds from sending a step to its reply, less the worker's time: messaging and queueing. */
+  transferMs: number;
+  /** The part of it before the worker started the step (sending, waking the worker). */
+  inboundMs: number;
+  /** Sum over passes of rows x attended positions (the block capacity), and of rows. */
+  attendedSlots: number;
+  rows: number;
+  /** Floats the workers' cache stores copied (row moves and re-layouts). */
+  copiedFloats: number;
 }
 
 /** Runs steps of a decoder-only model; see the module comment. */
 export class DecoderModel {
   readonly geometry: CacheGeometry;
-  private readonly keyNames: string[];
-  private readonly feedsPositions: boolean;
+  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, cacheMs: 0, workerOtherMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
+  private nextId = 1;
+  /** Live caches per instance (to place new sequences) and ids to free on each. */
+  private readonly live: number[];
+  private readonly released: number[][];
+  private readonly copied: number[];
+  /** How the workers' graph gives new keys and values; known after the first step. */
+  graph: DecoderGraphMode | undefined;
+  /** Steps each instance has run (a step that touched two instances counts on both). */
+  readonly stepsPerInstance: number[];
+  private releaseTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly executor: OnnxExecutor,
@@ -36,7 +83,6 @@ export class DecoderModel {
     const names = new Set(executor.inputs.map((i) => i.name));
     // position_ids is optional: exports without it derive positions from the attention mask.
     const missing = ['input_ids', 'attention_mask'].filter((n) => !names.has(n));
-    this.feedsPositions = names.has('position_ids');
     if (!geometry || missing.length > 0) {
       throw new ServiceError(
         Status.FAILED_PRECONDITION,
@@ -44,72 +90,126 @@ export class DecoderModel {
       );
     }
     this.geometry = geometry;
-    this.keyNames = [];
-    for (let l = 0; l < geometry.layers; l++) this.keyNames.push(`${l}.key`, `${l}.value`);
+    this.live = Array.from({ length: executor.instanceCount }, () => 0);
+    this.released = Array.from({ length: executor.instanceCount }, () => []);
+    this.copied = Array.from({ length: executor.instanceCount }, () => 0);
+    this.stepsPerInstance = Array.from({ length: executor.instanceCount }, () => 0);
   }
 
-  /** Runs one forward pass over `rows`; rejects when `signal` fires before the worker takes it. */
-  async step(rows: readonly StepRow[], signal?: AbortSignal): Promise<{ outputs: StepOutput[]; computeMs: number }> {
-    const B = rows.length;
-    const T = Math.max(...rows.map((r) => r.tokens.length));
-    // Fast path: the rows are exactly the rows of one previous output, in order, so that output's
-    // present tensors are this pass's past as they are (no copy; their padding stays masked).
-    const reuse = reusablePast(rows);
-    const P = reuse ? reuse[0]!.dims[2]! : Math.max(0, ...rows.map((r) => r.cache?.length ?? 0));
-    const ids = new BigInt64Array(B * T);
-    const positions = new BigInt64Array(B * T);
-    const mask = new BigInt64Array(B * (P + T));
-    rows.forEach((r, b) => {
-      const n = r.cache?.length ?? 0;
-      for (let j = 0; j < T; j++) {
-        const real = j < r.tokens.length;
-        ids[b * T + j] = BigInt(real ? r.tokens[j]! : r.tokens[r.tokens.length - 1]!);
-        positions[b * T + j] = BigInt(n + Math.min(j, r.tokens.length - 1));
-        if (real) mask[b * (P + T) + P + j] = 1n;
+  /** A handle for a new sequence's cache (empty until its first pass). */
+  createCache(): SequenceCache {
+    return { id: this.nextId++, instance: -1, length: 0 };
+  }
+
+  /** Frees a sequence's cache; the worker drops it before its next step. */
+  release(cache: SequenceCache | undefined): void {
+    if (!cache || cache.instance < 0) return;
+    this.live[cache.instance]!--;
+    this.released[cache.instance]!.push(cache.id);
+    cache.instance = -1;
+    cache.length = 0;
+    // Normally the next step carries it; when none comes soon, a step with no passes does.
+    this.releaseTimer ??= setTimeout(() => {
+      this.releaseTimer = undefined;
+      this.released.forEach((ids, instance) => {
+        if (ids.length > 0) void this.call(instance, []).catch(() => undefined);
+      });
+    }, 50).unref();
+  }
+
+  /** Sequences holding a cache (released ones excluded, even before their worker has dropped them). */
+  get liveCaches(): number {
+    return this.live.reduce((n, c) => n + c, 0);
+  }
+
+  /** Sends pending releases now; resolves with the caches the workers still hold. */
+  async flush(): Promise<number> {
+    const replies = await Promise.all(this.live.map((_, instance) => this.call(instance, [])));
+    return replies.reduce((n, r) => n + r.cachedSequences, 0);
+  }
+
+  /**
+   * Runs `passes` (each a forward pass over its rows) as one step: one message per worker, passes
+   * in order. Rejects when `signal` fires before a worker takes the step.
+   */
+  async step(passes: readonly (readonly StepRow[])[], signal?: AbortSignal): Promise<StepResult> {
+    // A new sequence goes to the instance with the fewest caches.
+    for (const pass of passes) {
+      for (const r of pass) {
+        if (r.cache.instance >= 0) continue;
+        r.cache.instance = this.live.indexOf(Math.min(...this.live));
+        this.live[r.cache.instance]!++;
       }
-      // A cache always ends at slot P: left-padded by assemblePast, or as its output left it.
-      for (let s = P - n; s < P; s++) mask[b * (P + T) + s] = 1n;
+    }
+    const perInstance = new Map<number, { pass: number; rows: number[] }[]>();
+    passes.forEach((pass, p) => {
+      pass.forEach((r, i) => {
+        const list = perInstance.get(r.cache.instance) ?? [];
+        perInstance.set(r.cache.instance, list);
+        const last = list[list.length - 1];
+        if (last?.pass === p) last.rows.push(i);
+        else list.push({ pass: p, rows: [i] });
+      });
     });
-    const feeds: TensorMap = {
-      input_ids: { type: 'int64', dims: [B, T], data: ids },
-      attention_mask: { type: 'int64', dims: [B, P + T], data: mask },
-    };
-    if (this.feedsPositions) feeds.position_ids = { type: 'int64', dims: [B, T], data: positions };
-    const past = reuse ?? assemblePast(this.geometry, rows.map((r) => r.cache), P);
-    this.keyNames.forEach((n, i) => (feeds[`past_key_values.${n}`] = past[i]!));
-    const { outputs, computeMs } = await this.executor.run(feeds, { signal, transfer: true });
-    const logits = outputs.logits;
-    if (!logits) throw new ServiceError(Status.INTERNAL, `model ${this.name} returned no logits`);
-    const V = logits.dims[2]!;
-    const presents: Tensor[] = this.keyNames.map((n) => {
-      const t = outputs[`present.${n}`];
-      if (!t) throw new ServiceError(Status.INTERNAL, `model ${this.name} returned no present.${n}`);
-      return t;
-    });
-    const data = logits.data as Float32Array;
-    const out = rows.map((r, b): StepOutput => {
-      const last = r.tokens.length - 1;
-      const from = (b * T + last) * V;
-      const n = r.cache?.length ?? 0;
-      return { logits: data.slice(from, from + V), cache: { tensors: presents, row: b, start: P - n, length: n + r.tokens.length } };
-    });
-    return { outputs: out, computeMs };
+    const logits = passes.map((pass) => new Array<Float32Array>(pass.length));
+    const computeMs = passes.map(() => 0);
+    await Promise.all(
+      [...perInstance].map(async ([instance, parts]) => {
+        const reply = await this.call(
+          instance,
+          parts.map(({ pass, rows }) => rows.map((i): PassRowRequest => ({ id: passes[pass]![i]!.cache.id, cached: passes[pass]![i]!.cache.length, tokens: [...passes[pass]![i]!.tokens] }))),
+          signal,
+        );
+        let row = 0;
+        parts.forEach(({ pass, rows }, k) => {
+          computeMs[pass]! += reply.passes[k]!.sessionMs;
+          for (const i of rows) {
+            const r = passes[pass]![i]!;
+            logits[pass]![i] = reply.logits.subarray(row * reply.vocabSize, (row + 1) * reply.vocabSize);
+            // A cache released while the step ran (a cancel) stays empty.
+            if (r.cache.instance === instance) r.cache.length += r.tokens.length;
+            row++;
+          }
+        });
+      }),
+    );
+    this.stats.steps++;
+    return { logits, computeMs };
   }
-}
 
-/**
- * The present tensors of the previous pass when `rows` are all of its rows in order and each
- * row's cache ends at its last slot (true of every output of {@link DecoderModel.step}).
- */
-function reusablePast(rows: readonly StepRow[]): Tensor[] | undefined {
-  const first = rows[0]?.cache;
-  if (!first) return undefined;
-  const tensors = first.tensors;
-  const L = tensors[0]!.dims[2]!;
-  if (tensors[0]!.dims[0] !== rows.length) return undefined;
-  for (let b = 0; b < rows.length; b++) {
-    const c = rows[b]!.cache;
-    if (!c || c.tensors !== tensors || c.row !== b || c.start + c.length !== L) return undefined;
+  private async call(instance: number, passes: PassRowRequest[][], signal?: AbortSignal): Promise<DecoderStepReply> {
+    const release = this.released[instance]!.splice(0);
+    const sent = performance.now();
+    const request: DecoderStepRequest = { release, passes, sentAt: performance.timeOrigin + sent };
+    let reply: DecoderStepReply;
+    try {
+      reply = (await this.executor.call<DecoderStepReply>(DECODER_STEP, request, { instance, signal })).value;
+    } catch (err) {
+      // Not taken (aborted) or failed: the ids still need freeing on the next step.
+      this.released[instance]!.push(...release);
+      throw err;
+    }
+    const s = this.stats;
+    this.graph = reply.graph;
+    if (passes.length > 0) this.stepsPerInstance[instance]!++;
+    s.transferMs += performance.now() - sent - reply.workerMs;
+    s.inboundMs += reply.inboundMs;
+    let inWorker = reply.workerMs;
+    reply.passes.forEach((p, k) => {
+      s.passes++;
+      s.sessionMs += p.sessionMs;
+      if (p.width > 1) {
+        s.prefillSessionMs += p.sessionMs;
+        s.prefillPasses++;
+      }
+      s.cacheMs += p.cacheMs;
+      s.attendedSlots += passes[k]!.length * p.capacity;
+      s.rows += passes[k]!.length;
+      inWorker -= p.sessionMs + p.cacheMs;
+    });
+    s.workerOtherMs += inWorker;
+    s.copiedFloats += reply.copiedFloats - this.copied[instance]!;
+    this.copied[instance] = reply.copiedFloats;
+    return reply;
   }
-  return tensors;
 }

@@ -4,7 +4,7 @@
  * the compute time it was charged.
  */
 import { FinishReason, type TokenLogprob } from '@aigc/proto';
-import type { KvCache } from './kv-cache.js';
+import type { SequenceCache } from './decoder-model.js';
 import type { SamplingSettings } from './sampling-params.js';
 import { StopMatcher } from './stop-matcher.js';
 import { IncrementalDecoder, type TextTokenizer } from './text-tokenizer.js';
@@ -37,7 +37,8 @@ export class GenerationSequence {
   readonly arrivedAt = performance.now();
   /** Prompt tokens already in the cache. */
   prefilled = 0;
-  cache: KvCache | undefined;
+  /** Its KV cache in the worker; created at its first forward pass. */
+  cache: SequenceCache | undefined;
   /** Sampled token waiting to be fed in the next decode step. */
   nextInput: number | undefined;
   readonly generatedIds: number[] = [];

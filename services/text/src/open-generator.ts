@@ -4,7 +4,7 @@
  */
 import { createExecutor, type Logger, type OnnxExecutor } from '@aigc/serving';
 import { ContinuousBatcher } from './continuous-batcher.js';
-import { DecoderModel } from './decoder-model.js';
+import { DECODER_EXTENSION, DecoderModel } from './decoder-model.js';
 import type { SchedulerSpec, TextModelSpec } from './model-spec.js';
 import { RequestBatcher } from './request-batcher.js';
 import { TextGenerator, type SequenceRunner } from './text-generator.js';
@@ -48,6 +48,8 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
     intraOpThreads: pick(options.intraOpThreads, spec.serving.instances.intraOpThreads),
     interOpThreads: spec.serving.instances.interOpThreads,
     executionProviders: spec.serving.executionProviders,
+    // The KV caches live in the workers, beside the sessions.
+    extension: DECODER_EXTENSION,
     logger: options.logger,
   });
   try {

@@ -62,28 +62,32 @@ export class RequestBatcher {
 
   private async runBatch(jobs: Job[]): Promise<GenerationSequence[]> {
     const live = () => jobs.filter((j) => !j.seq.finished && !j.signal?.aborted).map((j) => j.seq);
-    // Prefill: every prompt at once, padded to the longest.
-    const first = live();
-    if (first.length > 0) {
-      const { outputs, computeMs } = await this.model.step(first.map((s) => ({ tokens: s.promptIds, cache: undefined })));
-      this.forwardPasses++;
-      const total = first.reduce((n, s) => n + s.promptIds.length, 0);
-      first.forEach((s, i) => {
-        s.cache = outputs[i]!.cache;
-        s.prefilled = s.promptIds.length;
-        s.computeMs += (computeMs * s.promptIds.length) / total;
-        s.accept(outputs[i]!.logits);
-      });
+    try {
+      // Prefill: every prompt at once, padded to the longest.
+      const first = live();
+      if (first.length > 0) {
+        const { logits, computeMs } = await this.model.step([first.map((s) => ({ cache: (s.cache ??= this.model.createCache()), tokens: s.promptIds }))]);
+        this.forwardPasses++;
+        const total = first.reduce((n, s) => n + s.promptIds.length, 0);
+        first.forEach((s, i) => {
+          s.prefilled = s.promptIds.length;
+          s.computeMs += (computeMs[0]! * s.promptIds.length) / total;
+          s.accept(logits[0]![i]!);
+          if (s.finished) this.model.release(s.cache);
+        });
+      }
+      for (let rows = live(); rows.length > 0; rows = live()) {
+        const { logits, computeMs } = await this.model.step([rows.map((s) => ({ cache: s.cache!, tokens: [s.nextInput!] }))]);
+        this.forwardPasses++;
+        rows.forEach((s, i) => {
+          s.computeMs += computeMs[0]! / rows.length;
+          s.accept(logits[0]![i]!);
+          if (s.finished) this.model.release(s.cache);
+        });
+      }
+      return jobs.map((j) => j.seq);
+    } finally {
+      for (const j of jobs) this.model.release(j.seq.cache);
     }
-    for (let rows = live(); rows.length > 0; rows = live()) {
-      const { outputs, computeMs } = await this.model.step(rows.map((s) => ({ tokens: [s.nextInput!], cache: s.cache })));
-      this.forwardPasses++;
-      rows.forEach((s, i) => {
-        s.cache = outputs[i]!.cache;
-        s.computeMs += computeMs / rows.length;
-        s.accept(outputs[i]!.logits);
-      });
-    }
-    return jobs.map((j) => j.seq);
   }
 }

@@ -1,0 +1,171 @@
+/**
+ * The text service's extension of a libs/serving executor worker: it owns the KV caches of the
+ * sequences this worker serves (kv-cache.ts) and runs decoder steps beside the session. The main
+ * thread sends token ids and cache ids; back come only the logits of each row's last new token.
+ * Before the session opens, `prepareModel` rewrites the graph (decoder-graph.ts) so that a step
+ * fetches each layer's new keys and values, not the presents, and attention reads the cache in
+ * place instead of concatenating it; a graph it cannot rewrite runs as exported.
+ */
+import type ort from 'onnxruntime-node';
+import { prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
+import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
+import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
+
+interface Context {
+  session: ort.InferenceSession;
+  ort: typeof ort;
+}
+
+/** What prepareModel did to this worker's model (undefined: nothing). */
+let prepared: Omit<DecoderGraph, 'model'> | undefined;
+
+/** Rewrites the graph for a cache kept here; keeps the model as it is when the graph differs. */
+export function prepareModel(model: Uint8Array): Uint8Array | undefined {
+  const graph = prepareDecoderGraph(model);
+  prepared = graph && { newKv: graph.newKv, concatFree: graph.concatFree };
+  return graph?.model;
+}
+
+/** Steps of one session over the caches it holds; `graph` says how the model was rewritten. */
+export class WorkerDecoder {
+  readonly store: KvCacheStore;
+  private readonly geometry: CacheGeometry;
+  private readonly pastNames: string[] = [];
+  /** Per past input, the output holding its new positions: the exposed tensor or the present. */
+  private readonly sourceNames: string[] = [];
+  private readonly fromPresent: boolean;
+  private readonly feedsPositions: boolean;
+  private readonly fetches: string[];
+  private readonly vocabSize: number | undefined;
+  private readonly mode: DecoderGraphMode;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    graph: Omit<DecoderGraph, 'model'> | undefined,
+  ) {
+    const newKv = graph?.newKv;
+    const inputs = session.inputMetadata.map((m) => ({ name: m.name, dims: m.isTensor ? m.shape : [] }));
+    const geometry = cacheGeometryOf(inputs);
+    if (!geometry) throw new Error('the model has no past_key_values.N.key/value inputs');
+    this.geometry = geometry;
+    this.feedsPositions = inputs.some((i) => i.name === 'position_ids');
+    const outputs = new Set(session.outputNames);
+    this.fromPresent = !newKv || [...newKv.values()].some((n) => !outputs.has(n));
+    this.mode = this.fromPresent ? 'presents' : graph?.concatFree ? 'concat-free' : 'new-kv';
+    for (let l = 0; l < geometry.layers; l++) {
+      for (const kind of ['key', 'value']) {
+        const past = `past_key_values.${l}.${kind}`;
+        this.pastNames.push(past);
+        this.sourceNames.push(this.fromPresent ? `present.${l}.${kind}` : newKv!.get(past)!);
+      }
+    }
+    this.fetches = ['logits', ...this.sourceNames];
+    const logits = session.outputMetadata.find((m) => m.name === 'logits');
+    if (!logits?.isTensor) throw new Error('the model has no logits output');
+    const vocab = logits.shape[logits.shape.length - 1];
+    this.vocabSize = typeof vocab === 'number' ? vocab : undefined;
+    this.store = new KvCacheStore(geometry);
+  }
+
+  async step(request: DecoderStepRequest, ortApi: typeof ort): Promise<{ reply: DecoderStepReply; transfer: ArrayBuffer[] }> {
+    const started = performance.now();
+    const startedAt = performance.timeOrigin + started;
+    for (const id of request.release) this.store.release(id);
+    const rows = request.passes.reduce((n, p) => n + p.length, 0);
+    let logits: Float32Array | undefined;
+    // The reply's buffer, made once the vocabulary size is known (from the graph, else the first pass).
+    const sink = (vocab: number) => (logits ??= new Float32Array(rows * vocab));
+    let at = 0;
+    const reports: PassReport[] = [];
+    for (const pass of request.passes) {
+      reports.push(await this.pass(pass, ortApi, sink, at));
+      at += pass.length;
+    }
+    logits ??= new Float32Array(0);
+    const vocabSize = rows > 0 ? logits.length / rows : (this.vocabSize ?? 0);
+    const reply: DecoderStepReply = {
+      logits,
+      vocabSize,
+      passes: reports,
+      workerMs: performance.now() - started,
+      startedAt,
+      inboundMs: request.sentAt === undefined ? 0 : startedAt - request.sentAt,
+      copiedFloats: this.store.stats.copiedFloats,
+      cachedSequences: this.store.size,
+      graph: this.mode,
+    };
+    return { reply, transfer: [logits.buffer as ArrayBuffer] };
+  }
+
+  /** One forward pass; writes the last-token logits of its rows, in request order, into the sink's buffer from row `at`. */
+  private async pass(rows: PassRowRequest[], ortApi: typeof ort, sink: (vocab: number) => Float32Array, at: number): Promise<PassReport> {
+    const { kvHeads: H, headDim: D } = this.geometry;
+    const cacheStarted = performance.now();
+    for (const r of rows) {
+      const have = this.store.lengthOf(r.id);
+      if (have !== r.cached) throw new Error(`cache of sequence ${r.id} holds ${have} positions, expected ${r.cached} (worker restarted?)`);
+      if (r.tokens.length === 0) throw new Error(`sequence ${r.id} has no new tokens`);
+    }
+    const layout: PassLayout = this.store.layout(
+      rows.map((r) => r.id),
+      rows.map((r) => r.tokens.length),
+    );
+    let cacheMs = performance.now() - cacheStarted;
+    const B = rows.length;
+    const T = Math.max(...rows.map((r) => r.tokens.length));
+    const cap = layout.block.capacity;
+    const ids = new BigInt64Array(B * T);
+    const positions = new BigInt64Array(B * T);
+    const mask = new BigInt64Array(B * (cap + T));
+    const tokensPerRow: number[] = [];
+    layout.order.forEach((i, b) => {
+      const r = rows[i]!;
+      const n = layout.lengths[b]!;
+      const t = r.tokens.length;
+      tokensPerRow.push(t);
+      for (let j = 0; j < T; j++) {
+        ids[b * T + j] = BigInt(r.tokens[Math.min(j, t - 1)]!);
+        positions[b * T + j] = BigInt(n + Math.min(j, t - 1));
+      }
+      mask.fill(1n, b * (cap + T), b * (cap + T) + n);
+      mask.fill(1n, b * (cap + T) + cap, b * (cap + T) + cap + t);
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ortApi.Tensor('int64', ids, [B, T]),
+      attention_mask: new ortApi.Tensor('int64', mask, [B, cap + T]),
+    };
+    if (this.feedsPositions) feeds.position_ids = new ortApi.Tensor('int64', positions, [B, T]);
+    const pastSize = B * H * cap * D;
+    this.pastNames.forEach((name, k) => {
+      feeds[name] = new ortApi.Tensor('float32', layout.block.data[k]!.subarray(0, pastSize), [B, H, cap, D]);
+    });
+    const runStarted = performance.now();
+    const out = await this.session.run(feeds, this.fetches);
+    const sessionMs = performance.now() - runStarted;
+
+    const appendStarted = performance.now();
+    const sources = this.sourceNames.map((n) => out[n]!.data as Float32Array);
+    this.store.append(layout, sources, this.fromPresent ? cap + T : T, this.fromPresent ? cap : 0, tokensPerRow);
+    cacheMs += performance.now() - appendStarted;
+    const all = out.logits!.data as Float32Array;
+    const V = out.logits!.dims[2]!;
+    if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
+    const logits = sink(V);
+    layout.order.forEach((i, b) => {
+      const from = (b * T + tokensPerRow[b]! - 1) * V;
+      logits.set(all.subarray(from, from + V), (at + i) * V);
+    });
+    return { sessionMs, cacheMs, capacity: cap, width: T };
+  }
+}
+
+let decoder: WorkerDecoder | undefined;
+
+/** Handlers reached through `OnnxExecutor.call`. */
+export const handlers = {
+  async 'decoder.step'(args: unknown, context: Context) {
+    decoder ??= new WorkerDecoder(context.session, prepared);
+    const { reply, transfer } = await decoder.step(args as DecoderStepRequest, context.ort);
+    return { value: reply, transfer, computeMs: reply.passes.reduce((n, p) => n + p.sessionMs, 0) };
+  },
+};
