@@ -194,34 +194,30 @@ async function main(): Promise<void> {
     () => served('adaptive (max 32, delay <= 10 ms, target 50 ms)', { maxQueueDelayMs: 10, adaptive: { targetLatencyMs: 50 } }, MAX_BATCH),
   ];
   const only = arg('--only', '');
-  const log = () => process.stderr.write(`${JSON.stringify(results.at(-1))}\n`);
-  for (const make of makers) {
-    const s = await make();
-    if (only && !s.name.startsWith(only)) {
-      await s.close();
-      continue;
+  /** Opens each scheduler (those `--only` names), warms it up, runs `phases` on it and closes it. */
+  const eachScheduler = async (phases: (s: Scheduler) => Promise<void>) => {
+    for (const make of makers) {
+      const s = await make();
+      try {
+        if (only && !s.name.startsWith(only)) continue;
+        await phase(s, 'warm-up', () => rates[1]!).catch(() => undefined);
+        await phases(s);
+      } finally {
+        await s.close();
+      }
     }
-    await phase(s, 'warm-up', () => rates[1]!).catch(() => undefined);
-    for (const rate of rates) {
-      results.push(await phase(s, `poisson ${rate}/s`, () => rate));
-      log();
-    }
-    await s.close();
-  }
+  };
+  const record = (r: PhaseResult) => {
+    results.push(r);
+    process.stderr.write(`${JSON.stringify(r)}\n`);
+  };
+  await eachScheduler(async (s) => {
+    for (const rate of rates) record(await phase(s, `poisson ${rate}/s`, () => rate));
+  });
   // Bursts around static batching's measured capacity: low phases it can serve, high ones it cannot.
   const staticCapacity = results.find((r) => r.scheduler.startsWith('static') && r.load === `poisson ${rates.at(-1)}/s`)?.throughput ?? top;
   const burst = { low: Math.round(0.75 * staticCapacity), high: Math.round(1.75 * staticCapacity), periodMs: 500 };
-  for (const make of makers) {
-    const s = await make();
-    if (only && !s.name.startsWith(only)) {
-      await s.close();
-      continue;
-    }
-    await phase(s, 'warm-up', () => rates[1]!).catch(() => undefined);
-    results.push(await phase(s, `bursty ${burst.low}<->${burst.high}/s`, (t) => (Math.floor(t / burst.periodMs) % 2 === 0 ? burst.low : burst.high)));
-    log();
-    await s.close();
-  }
+  await eachScheduler(async (s) => record(await phase(s, `bursty ${burst.low}<->${burst.high}/s`, (t) => (Math.floor(t / burst.periodMs) % 2 === 0 ? burst.low : burst.high))));
   // Measured again at the end: a large difference means the machine was shared during the run.
   const ceilingAfter = await rawCeiling([MAX_BATCH]);
   writeFileSync(OUT, report(results, ceiling, rates, burst, (Date.now() - t0) / 1000, ceilingAfter.get(MAX_BATCH)!));
@@ -234,7 +230,7 @@ function report(results: PhaseResult[], ceiling: Map<number, number>, rates: num
   const top = Math.max(...ceiling.values());
   const best = [...ceiling].find(([, r]) => r === top)![0];
   const sat = `poisson ${rates.at(-1)}/s`;
-  const get = (prefix: string, load: string) => results.find((r) => r.scheduler.startsWith(prefix) && r.load === load)!;
+  const get = (prefix: string, load: string) => results.find((r) => r.scheduler.startsWith(prefix) && r.load === load);
   const burstLoad = `bursty ${burst.low}<->${burst.high}/s`;
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
   const lines = [
@@ -268,7 +264,8 @@ function report(results: PhaseResult[], ceiling: Map<number, number>, rates: num
   const ada = get('adaptive', sat);
   const stBurst = get('static', burstLoad);
   const dynBurst = get('dynamic', burstLoad);
-  lines.push(
+  if (!none || !dyn || !ada || !stBurst || !dynBurst) lines.push('(targets need every scheduler; this run had `--only`)', '');
+  else lines.push(
     `- dynamic vs no batching at saturation (${sat}): throughput ${f(dyn.throughput / none.throughput, 2)}x (target >= 3x); p95 ${f(dyn.p95)} ms vs ${f(none.p95)} ms (target: no worse).`,
     `- dynamic vs static under bursty load: throughput ${f(dynBurst.throughput / stBurst.throughput, 2)}x (target >= 1.25x); p95 ${f(dynBurst.p95)} ms vs ${f(stBurst.p95)} ms.`,
     `- dynamic at saturation: ${f((100 * dyn.throughput) / top, 0)}% of the best raw ceiling (batch ${best}) (target >= 85%); adaptive ${f((100 * ada.throughput) / top, 0)}%.`,
