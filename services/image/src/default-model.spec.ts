@@ -82,12 +82,13 @@ describe('the default model (shapes-diffusion)', () => {
       position: hits.position / hits.positioned,
     };
     console.log(`default model, judged through the service: ${JSON.stringify(accuracy)}`);
-    // Colour, shape and count meet the issue's 80%. Position does not (about chance, 20%: the model
-    // ignores position words; MODEL_CARD.md), so it is reported above, not asserted.
-    expect({ colour: accuracy.colour, shape: accuracy.shape, count: accuracy.count }).toEqual({
+    // The issue asks for 80% per attribute. Measured with this model: colour 100%, shape 97.2%, count
+    // 97.2%, position 100% (18 of 18); the 300-prompt evaluation of MODEL_CARD.md agrees.
+    expect(accuracy).toEqual({
       colour: expect.toSatisfy((v: number) => v >= 0.8),
       shape: expect.toSatisfy((v: number) => v >= 0.8),
       count: expect.toSatisfy((v: number) => v >= 0.8),
+      position: expect.toSatisfy((v: number) => v >= 0.8),
     });
   });
 });
