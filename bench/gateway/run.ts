@@ -69,6 +69,8 @@ interface LatencyRow {
   p99: number;
   /** The `gateway` phase of Server-Timing, p50 and p99 (gateway faces only). */
   own?: { p50: number; p99: number };
+  /** Server-Timing's waits, p50: admission and upstream, as the gateway saw them. */
+  phases?: { admission: number; upstream: number };
   /** CPU milliseconds per request of the process that `cpuOf` names. */
   cpuMs?: number;
 }
@@ -80,29 +82,67 @@ async function cpuSeconds(metricsUrl: string): Promise<number> {
   return Number(line?.split(' ').pop());
 }
 
-/** `Server-Timing`'s `gateway` phase in milliseconds. */
-function ownMs(serverTiming: string | undefined): number {
-  const m = /gateway;dur=([\d.]+)/.exec(serverTiming ?? '');
-  if (!m) throw new Error(`no gateway phase in server-timing: ${serverTiming}`);
-  return Number(m[1]);
+/** `Server-Timing`'s phases in milliseconds. */
+function phasesOf(serverTiming: string | undefined): { admission: number; upstream: number; gateway: number } {
+  const get = (name: string) => {
+    const m = new RegExp(`${name};dur=([\\d.]+)`).exec(serverTiming ?? '');
+    if (!m) throw new Error(`no ${name} phase in server-timing: ${serverTiming}`);
+    return Number(m[1]);
+  };
+  return { admission: get('admission'), upstream: get('upstream'), gateway: get('gateway') };
 }
 
-/** Times `fn` one request at a time; `fn` may resolve with the response's Server-Timing. */
-async function latency(name: string, fn: () => Promise<unknown>, cpuOf?: string): Promise<LatencyRow> {
-  for (let i = 0; i < 200; i++) await fn(); // warm up
-  const samples: number[] = [];
-  const own: number[] = [];
+/** Samples of one path, gathered over several rounds. */
+interface Samples {
+  latency: number[];
+  own: number[];
+  admission: number[];
+  upstream: number[];
+  cpuSeconds: number;
+}
+
+/** Times `count` requests of `fn`, one at a time, into `into`; `fn` may resolve with the response's Server-Timing. */
+async function sample(into: Samples, fn: () => Promise<unknown>, count: number, cpuOf?: string): Promise<void> {
   const cpuBefore = cpuOf ? await cpuSeconds(cpuOf) : 0;
-  for (let i = 0; i < REQUESTS; i++) {
+  for (let i = 0; i < count; i++) {
     const t = performance.now();
     const timing = await fn();
-    samples.push(performance.now() - t);
-    if (typeof timing === 'string') own.push(ownMs(timing));
+    into.latency.push(performance.now() - t);
+    if (typeof timing === 'string') {
+      const p = phasesOf(timing);
+      into.own.push(p.gateway);
+      into.admission.push(p.admission);
+      into.upstream.push(p.upstream);
+    }
   }
-  const cpuMs = cpuOf ? ((await cpuSeconds(cpuOf)) - cpuBefore) * 1000 / REQUESTS : undefined;
-  samples.sort((a, b) => a - b);
-  own.sort((a, b) => a - b);
-  return { name, p50: percentile(samples, 50), p99: percentile(samples, 99), own: own.length ? { p50: percentile(own, 50), p99: percentile(own, 99) } : undefined, cpuMs };
+  if (cpuOf) into.cpuSeconds += (await cpuSeconds(cpuOf)) - cpuBefore;
+}
+
+/**
+ * Latency of every path, one request at a time: after a warm-up of each, ROUNDS rounds of
+ * REQUESTS / ROUNDS requests per path, the order reversed every other round, so drift and
+ * warm-up effects fall on every path alike.
+ */
+async function latencies(paths: Record<string, () => Promise<unknown>>, cpuOf: Record<string, string>): Promise<LatencyRow[]> {
+  const ROUNDS = 4;
+  const names = Object.keys(paths);
+  const samples = new Map(names.map((n) => [n, { latency: [], own: [], admission: [], upstream: [], cpuSeconds: 0 } as Samples]));
+  for (const name of names) for (let i = 0; i < 200; i++) await paths[name]!();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) await sample(samples.get(name)!, paths[name]!, Math.ceil(REQUESTS / ROUNDS), cpuOf[name]);
+  }
+  return names.map((name) => {
+    const s = samples.get(name)!;
+    for (const list of [s.latency, s.own, s.admission, s.upstream]) list.sort((a, b) => a - b);
+    return {
+      name,
+      p50: percentile(s.latency, 50),
+      p99: percentile(s.latency, 99),
+      own: s.own.length ? { p50: percentile(s.own, 50), p99: percentile(s.own, 99) } : undefined,
+      phases: s.own.length ? { admission: percentile(s.admission, 50), upstream: percentile(s.upstream, 50) } : undefined,
+      cpuMs: cpuOf[name] ? (s.cpuSeconds * 1000) / s.latency.length : undefined,
+    };
+  });
 }
 
 async function throughput(fn: () => Promise<unknown>): Promise<number> {
@@ -190,8 +230,7 @@ try {
     'gateway gRPC': platform.metricsUrl('gateway'),
     'gateway HTTP /v1/completions': platform.metricsUrl('gateway'),
   };
-  const rows: LatencyRow[] = [];
-  for (const [name, fn] of Object.entries({ ...faces, ...admission })) rows.push(await latency(name, fn, cpuOf[name]));
+  const rows = await latencies({ ...faces, ...admission }, cpuOf);
   const rates: Array<[string, number]> = [];
   for (const [name, fn] of Object.entries(faces)) rates.push([name, await throughput(fn)]);
 
@@ -207,7 +246,7 @@ Command: \`npx tsx bench/gateway/run.ts --requests ${REQUESTS} --seconds ${SECON
 Machine: ${cpus().length} cores (${cpu}), Node ${process.version}; every service a separate process on this machine.
 Load average at the start and the end: ${loadBefore} / ${loadavg().map((l) => l.toFixed(2)).join(' ')}.
 
-## Latency, one request at a time (${REQUESTS} requests each, after 200 warm-up)
+## Latency, one request at a time (${REQUESTS} requests each, after 200 warm-up; in 4 rounds, the order of the paths reversed every other round)
 
 | path | p50 ms | p99 ms |
 | --- | --- | --- |
@@ -215,10 +254,9 @@ ${rows.map((r) => `| ${r.name} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`).j
 
 ## The gateway's own work (same requests)
 
-| face | Server-Timing \`gateway\` p50 ms | p99 ms | gateway CPU ms per request | orchestrator CPU ms per direct request |
-| --- | --- | --- | --- | --- |
-| gRPC | ${grpcRow.own!.p50.toFixed(3)} | ${grpcRow.own!.p99.toFixed(3)} | ${grpcRow.cpuMs!.toFixed(3)} | ${directRow.cpuMs!.toFixed(3)} |
-| HTTP | ${httpRow.own!.p50.toFixed(3)} | ${httpRow.own!.p99.toFixed(3)} | ${httpRow.cpuMs!.toFixed(3)} | ${directRow.cpuMs!.toFixed(3)} |
+| face | Server-Timing \`gateway\` p50 ms | p99 ms | \`admission\` p50 ms | \`upstream\` p50 ms | client latency - the three phases, p50 ms | gateway CPU ms per request | orchestrator CPU ms per direct request |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${[['gRPC', grpcRow], ['HTTP', httpRow] as const].map(([face, r]) => `| ${face} | ${r.own!.p50.toFixed(3)} | ${r.own!.p99.toFixed(3)} | ${r.phases!.admission.toFixed(3)} | ${r.phases!.upstream.toFixed(3)} | ${(r.p50 - r.own!.p50 - r.phases!.admission - r.phases!.upstream).toFixed(3)} | ${r.cpuMs!.toFixed(3)} | ${directRow.cpuMs!.toFixed(3)} |`).join('\n')}
 
 | derived by subtraction (p50) | ms |
 | --- | --- |
