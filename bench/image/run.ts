@@ -26,6 +26,8 @@ const RATES = arg('--rates', '2,100').split(',').map(Number);
 const OUT = arg('--out', `${ROOT}bench/image/RESULTS.md`);
 const MAX_ROWS = Number(arg('--max-rows', '32'));
 const REPEATS = Number(arg('--repeats', '3'));
+/** Intra-op threads of each ONNX session (the same for every mode). */
+const THREADS = Number(arg('--threads', '1'));
 const MODES: BatchingMode[] = ['step', 'request', 'none'];
 const PROMPTS = ['a red circle', 'two blue squares', 'a yellow triangle on the left', 'three green circles', 'a white square at the top', 'two purple triangles'];
 
@@ -91,7 +93,7 @@ async function phase(model: DiffusionModel, mode: BatchingMode, rate: number): P
 }
 
 const f = (x: number, d = 1) => x.toFixed(d);
-const model = await DiffusionModel.open(`${ROOT}models/shapes-diffusion`, 'shapes-diffusion');
+const model = await DiffusionModel.open(`${ROOT}models/shapes-diffusion`, 'shapes-diffusion', { intraOpThreads: THREADS });
 const started = performance.now();
 // Warm-up so the first mode does not pay session start-up.
 await new DenoisingLoop(model, { batching: 'request', maxBatchRows: MAX_ROWS, maxQueue: 16 }).generate({ prompt: 'a red circle', negativePrompt: '', width: 32, height: 32, steps: 5, guidanceScale: 4, seed: 1, n: 1, scheduler: 'ddim', priority: 2, preview: false });
@@ -122,10 +124,10 @@ const at = (mode: BatchingMode) => results.find((r) => r.mode === mode && r.rate
 const lines = [
   '# Image benchmark results',
   '',
-  `Command: \`npx tsx bench/image/run.ts --requests ${REQUESTS} --rates ${RATES.join(',')} --max-rows ${MAX_ROWS} --repeats ${REPEATS}\` (from the repo root, after \`npx nx run @aigc/image:build\`).`,
+  `Command: \`npx tsx bench/image/run.ts --requests ${REQUESTS} --rates ${RATES.join(',')} --max-rows ${MAX_ROWS} --repeats ${REPEATS} --threads ${THREADS}\` (from the repo root, after \`npx nx run @aigc/image:build\`).`,
   `Machine: nproc ${nproc}, CPU ${cpu}, Node ${process.version}, load average at the end ${load} (the machine was shared). Whole run: ${f(seconds, 0)} s.`,
   '',
-  `Model: \`models/shapes-diffusion\` (32x32, latent 12x8x8), one denoiser session with 1 intra-op thread in one worker thread for every mode. Each phase offers ${REQUESTS} requests with Poisson arrivals at the given rate; each asks for one image, guidance 4 (two denoiser rows), DDIM with 10-40 steps (uniform, same draw for every mode). Latency runs from a request's scheduled arrival to its PNG; images/s is images over the time from the first arrival to the last PNG; CPU ms/image is the process's CPU time (every thread: event loop and ONNX Runtime workers) per image. Modes take turns for ${REPEATS} rounds; each figure is the median over rounds.`,
+  `Model: \`models/shapes-diffusion\` (32x32, latent 12x8x8), one denoiser session with ${THREADS} intra-op thread(s) in one worker thread for every mode. Each phase offers ${REQUESTS} requests with Poisson arrivals at the given rate; each asks for one image, guidance 4 (two denoiser rows), DDIM with 10-40 steps (uniform, same draw for every mode). Latency runs from a request's scheduled arrival to its PNG; images/s is images over the time from the first arrival to the last PNG; CPU ms/image is the process's CPU time (every thread: event loop and ONNX Runtime workers) per image. Modes take turns for ${REPEATS} rounds; each figure is the median over rounds.`,
   '',
   '| batching | offered req/s | images/s | p50 ms | p95 ms | CPU ms/image | denoiser calls | mean rows per call |',
   '| --- | --- | --- | --- | --- | --- | --- | --- |',
