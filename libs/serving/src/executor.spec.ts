@@ -6,6 +6,7 @@ import { cancelled, Status } from '@aigc/runtime';
 import { createExecutor, type OnnxExecutor } from './executor.js';
 import { tensor, toNumbers } from './tensor.js';
 import { testModelPath } from './test-support/models.js';
+import { itersFor } from './test-support/spin-runner.js';
 
 const spinFeeds = (iters: number, x = 0) => ({
   x: tensor('float32', [1, 4], [x, x, x, x]),
@@ -36,7 +37,7 @@ describe('OnnxExecutor', () => {
       maxGap = Math.max(maxGap, now - last);
       last = now;
     }, 5);
-    const runs = [executor.run(spinFeeds(60_000, 1)), executor.run(spinFeeds(60_000, 2))];
+    const runs = [executor.run(spinFeeds(itersFor(300), 1)), executor.run(spinFeeds(itersFor(300), 2))];
     expect(executor.busyInstances).toBe(2);
     const results = await Promise.all(runs);
     clearInterval(ticker);
@@ -48,7 +49,7 @@ describe('OnnxExecutor', () => {
 
   it('queues runs beyond the instance count and drops a queued run when its signal aborts', async () => {
     executor = await createExecutor({ modelPath: testModelPath('spin'), instances: 1 });
-    const first = executor.run(spinFeeds(20_000));
+    const first = executor.run(spinFeeds(itersFor(100)));
     const controller = new AbortController();
     const second = executor.run(spinFeeds(1), { signal: controller.signal });
     expect(executor.queued).toBe(1);
@@ -74,7 +75,7 @@ describe('OnnxExecutor', () => {
 
   it('finishes running work on close and refuses new work', async () => {
     executor = await createExecutor({ modelPath: testModelPath('spin') });
-    const running = executor.run(spinFeeds(5_000));
+    const running = executor.run(spinFeeds(itersFor(25)));
     const closed = executor.close();
     await expect(executor.run(spinFeeds(1))).rejects.toMatchObject({ code: Status.UNAVAILABLE });
     await expect(running).resolves.toBeDefined();

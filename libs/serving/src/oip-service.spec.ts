@@ -122,7 +122,7 @@ describe('Open Inference Protocol service over gRPC', () => {
 
   it('answers ServerLive within 50 ms p99 while every instance is busy', async () => {
     // Two instances, each kept busy with long runs; requests queue behind them.
-    const busy = Array.from({ length: 6 }, () => call(client, 'modelInfer', spinRequest(itersFor(600))));
+    const busy = Array.from({ length: 6 }, () => call(client, 'modelInfer', spinRequest(itersFor(250))));
     await new Promise((r) => setTimeout(r, 30));
     expect(repo.get('spin').inFlight).toBeGreaterThanOrEqual(2);
     const latencies: number[] = [];
@@ -138,7 +138,7 @@ describe('Open Inference Protocol service over gRPC', () => {
   });
 
   it('honours the timeout parameter (microseconds) and the client deadline while queued', async () => {
-    const busy = [0, 1].map(() => call(client, 'modelInfer', spinRequest(itersFor(1500))));
+    const busy = [0, 1].map(() => call(client, 'modelInfer', spinRequest(itersFor(400))));
     await new Promise((r) => setTimeout(r, 30));
     await expect(
       call(client, 'modelInfer', spinRequest(1, { parameters: { timeout: { parameterChoice: { $case: 'int64Param', int64Param: 30_000 } } } })),
@@ -151,7 +151,7 @@ describe('Open Inference Protocol service over gRPC', () => {
   });
 
   it('removes a request from the queue when the client cancels it', async () => {
-    const busy = [0, 1].map(() => call(client, 'modelInfer', spinRequest(itersFor(1500))));
+    const busy = [0, 1].map(() => call(client, 'modelInfer', spinRequest(itersFor(400))));
     await new Promise((r) => setTimeout(r, 30));
     const pending = client.modelInfer(spinRequest(1), () => undefined);
     await waitFor(() => repo.get('spin').queueDepth === 1);
