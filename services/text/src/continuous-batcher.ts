@@ -11,7 +11,7 @@
  * extra passes cost ({@link decodePasses}). All of a step's passes go to the worker in one message.
  * A stream that stops reading pauses its sequence, which keeps its slot but takes no compute.
  */
-import { IterationScheduler, type IterationStep, type Logger, type QueuePolicy } from '@aigc/serving';
+import { IterationScheduler, type BatcherObserver, type IterationStep, type Logger, type QueuePolicy } from '@aigc/serving';
 import type { DecoderModel } from './decoder-model.js';
 import type { GenerationSequence } from './generation-sequence.js';
 import { CAPACITY_STEP } from './kv-cache.js';
@@ -22,6 +22,8 @@ export interface ContinuousBatcherOptions extends SchedulerSpec {
   priorityLevels: number;
   queuePolicy?: QueuePolicy | QueuePolicy[];
   logger?: Logger;
+  /** Serving metrics hooks: each step is a batch of its rows (sequences that ran a pass). */
+  observer?: BatcherObserver;
 }
 
 /** Options of one {@link ContinuousBatcher.run}. */
@@ -63,6 +65,11 @@ export class ContinuousBatcher {
 
   get waitingCount(): number {
     return this.scheduler.waitingCount;
+  }
+
+  /** Sequences waiting to join, and sequences in the running batch. */
+  load(): { waiting: number; active: number } {
+    return { waiting: this.scheduler.waitingCount, active: this.scheduler.activeCount };
   }
 
   /** Admits `seq` (waiting if the batch or KV budget is full) and resolves when it finishes. */
@@ -115,7 +122,18 @@ export class ContinuousBatcher {
     if (chunks.length > 0) {
       passes.push({ seqs: chunks.map((c) => c.seq), tokens: chunks.map((c) => c.seq.promptIds.slice(c.seq.prefilled, c.seq.prefilled + c.length)) });
     }
-    const { logits, computeMs } = await this.model.step(passes.map((p) => p.seqs.map((s, i) => ({ cache: (s.cache ??= this.model.createCache()), tokens: p.tokens[i]! }))));
+    const rows = passes.reduce((n, p) => n + p.seqs.length, 0);
+    const tokens = passes.reduce((n, p) => n + p.tokens.reduce((m, t) => m + t.length, 0), 0);
+    this.options.observer?.batchStarted?.({ size: rows, requests: rows, cost: tokens, queueMs: [] });
+    let stepped: Awaited<ReturnType<DecoderModel['step']>>;
+    try {
+      stepped = await this.model.step(passes.map((p) => p.seqs.map((s, i) => ({ cache: (s.cache ??= this.model.createCache()), tokens: p.tokens[i]! }))));
+    } catch (err) {
+      this.options.observer?.batchFinished?.({ size: rows, computeMs: 0, ok: false });
+      throw err;
+    }
+    const { logits, computeMs } = stepped;
+    this.options.observer?.batchFinished?.({ size: rows, computeMs: computeMs.reduce((a, b) => a + b, 0), ok: true });
     this.forwardPasses += passes.length;
     passes.forEach((p, k) => this.accept(p.seqs, p.tokens, logits[k]!, computeMs[k]!));
     return seqs.map((state) => ({ state, done: state.finished }));

@@ -2,7 +2,7 @@
  * Opens a generative model from its spec: the ONNX sessions (worker threads), the tokenizer, and
  * the runner of the chosen batching mode, wired into a {@link TextGenerator}.
  */
-import { createExecutor, type Logger, type OnnxExecutor } from '@aigc/serving';
+import { createExecutor, type BatcherObserver, type Logger, type OnnxExecutor } from '@aigc/serving';
 import { ContinuousBatcher } from './continuous-batcher.js';
 import { DECODER_EXTENSION, DecoderModel } from './decoder-model.js';
 import type { SchedulerSpec, TextModelSpec } from './model-spec.js';
@@ -23,6 +23,8 @@ export interface GeneratorOptions {
   /** Request-level mode: longest the oldest request waits for its batch to fill. */
   maxQueueDelayMs?: number;
   logger?: Logger;
+  /** Serving metrics hooks: a batch is a decode step (continuous) or a request batch (request, none). */
+  observer?: BatcherObserver;
 }
 
 /** An open generative model. */
@@ -68,7 +70,7 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
     const mode = options.batching ?? 'continuous';
     const runner: SequenceRunner =
       mode === 'continuous'
-        ? new ContinuousBatcher(model, { ...scheduler, priorityLevels, queuePolicy: queuePolicies, logger: options.logger })
+        ? new ContinuousBatcher(model, { ...scheduler, priorityLevels, queuePolicy: queuePolicies, logger: options.logger, observer: options.observer })
         : new RequestBatcher(model, {
             maxBatchSize: mode === 'none' ? 1 : scheduler.maxActive,
             maxConcurrentBatches: executor.instanceCount,
@@ -76,6 +78,7 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
             priorityLevels,
             queuePolicy: queuePolicies,
             logger: options.logger,
+            observer: options.observer,
           });
     const generator = new TextGenerator(tokenizer, { contextLength, eosTokenIds: spec.eosTokenIds }, runner);
     return {

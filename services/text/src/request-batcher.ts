@@ -4,7 +4,7 @@
  * and decoding to the end of its longest member before the next batch may start. Finished rows
  * leave the decode batch, but nobody joins it. `maxBatchSize: 1` is no batching at all.
  */
-import { DynamicBatcher, type Logger, type QueuePolicy } from '@aigc/serving';
+import { DynamicBatcher, type BatcherObserver, type Logger, type QueuePolicy } from '@aigc/serving';
 import type { DecoderModel } from './decoder-model.js';
 import type { GenerationSequence } from './generation-sequence.js';
 import type { RunSequenceOptions } from './continuous-batcher.js';
@@ -19,6 +19,8 @@ export interface RequestBatcherOptions {
   priorityLevels: number;
   queuePolicy?: QueuePolicy | QueuePolicy[];
   logger?: Logger;
+  /** Serving metrics hooks of the underlying dynamic batcher. */
+  observer?: BatcherObserver;
 }
 
 interface Job {
@@ -45,7 +47,13 @@ export class RequestBatcher {
       priorityLevels: options.priorityLevels,
       queuePolicy: options.queuePolicy,
       logger: options.logger,
+      observer: options.observer,
     });
+  }
+
+  /** Requests waiting for a batch, and requests in running batches. */
+  load(): { waiting: number; active: number } {
+    return { waiting: this.batcher.queueDepth, active: this.batcher.inFlight };
   }
 
   /** Queues `seq`; resolves when its batch has generated it to the end. */

@@ -14,6 +14,8 @@ export interface SequenceRunner {
   run(seq: GenerationSequence, options?: RunSequenceOptions): Promise<GenerationSequence>;
   resume(): void;
   drain(): Promise<void>;
+  /** Requests waiting to run, and requests running (for the queue-depth and in-flight gauges). */
+  load(): { waiting: number; active: number };
 }
 
 /** What a generator needs to know about its model. */

@@ -53,6 +53,15 @@ describe('TextService over gRPC', () => {
     const event = decodeUsageEvent(msg!.data);
     msg!.ack();
     expect(event).toMatchObject({ requestId: 'gen-1', service: 'text', model: 'tiny-gpt2', usage: { promptTokens: 13, completionTokens: 10 } });
+
+    // The same work in the server's metrics: tokens by kind, the finish reason, and decode steps as batches.
+    const value = async (name: string, labels: Record<string, string>) =>
+      (await host.registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+    expect(await value('text_tokens_total', { model: 'tiny-gpt2', kind: 'completion' })).toBeGreaterThanOrEqual(10);
+    expect(await value('text_tokens_total', { model: 'tiny-gpt2', kind: 'prompt' })).toBeGreaterThanOrEqual(13);
+    expect(await value('text_generations_total', { model: 'tiny-gpt2', reason: 'length' })).toBeGreaterThanOrEqual(1);
+    const steps = (await host.registry.getSingleMetric('aigc_serving_batch_size')!.get()).values.find((v) => v.metricName === 'aigc_serving_batch_size_count' && v.labels.model === 'tiny-gpt2');
+    expect(steps?.value).toBeGreaterThanOrEqual(10);
   });
 
   it('streams the same text as the unary call, usage on the last message', async () => {

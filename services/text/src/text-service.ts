@@ -1,5 +1,6 @@
 import { FinishReason, GenerateResponse, inference, Modality, Priority, TextServiceService, Usage, type GenerateRequest, type TokenLogprob } from '@aigc/proto';
-import { createInferenceHandlers, ModelSet } from '@aigc/serving';
+import { createInferenceHandlers, ModelSet, ServingMetrics } from '@aigc/serving';
+import { Counter } from 'prom-client';
 import { invalidArgument, ServiceError, ServiceHost, Status, type CallContext, type ConfigOf, type Logger } from '@aigc/runtime';
 import type { UsageMeter } from '@aigc/metering';
 import type { textConfigSpec } from './config.js';
@@ -38,7 +39,12 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
   const repository = config.modelRepository || defaultModelRepository();
   const spec = readModelSpec(repository, config.model);
   if (spec.task !== 'generate') throw new ServiceError(Status.FAILED_PRECONDITION, `TEXT_MODEL ${config.model} is not a generative model (text.task is ${spec.task})`);
+  const host = ServiceHost.fromConfig('text', config, deps);
+  // The serving core's per-model metrics: for continuous batching a batch is one decode step (its
+  // rows are the sequences that ran a pass), queue depth the sequences waiting to join.
+  const metrics = new ServingMetrics(host.registry);
   const opened = await openGenerator(spec, {
+    observer: metrics.observerFor(config.model),
     batching: config.batching,
     instances: config.instances,
     intraOpThreads: config.intraOpThreads,
@@ -47,6 +53,17 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     logger: deps.logger.child({ component: 'generate' }),
   });
   const { generator } = opened;
+  metrics.track(config.model, () => {
+    const load = opened.runner.load();
+    return { queueDepth: load.waiting, inFlight: load.active, overloaded: false, instances: opened.executor.instanceCount, busyTimeMs: opened.executor.busyTimeMs() };
+  });
+  const tokens = new Counter({ name: 'text_tokens_total', help: 'Tokens of generation requests by kind: prompt (read) and completion (generated).', labelNames: ['model', 'kind'], registers: [host.registry] });
+  const finished = new Counter({
+    name: 'text_generations_total',
+    help: 'Generation requests that ended, by finish reason (stop, length, content_filter; cancelled when the caller left or the deadline passed, error otherwise).',
+    labelNames: ['model', 'reason'],
+    registers: [host.registry],
+  });
   const kvMiB = (opened.scheduler.kvCacheTokens * bytesPerToken(opened.model.geometry)) / 2 ** 20;
   deps.logger.info('generative model ready', {
     model: config.model, version: spec.version, batching: config.batching, context: opened.contextLength,
@@ -59,7 +76,6 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     await opened.close();
     throw err;
   }
-  const host = ServiceHost.fromConfig('text', config, deps);
   // The embedding model is also reachable over the Open Inference Protocol, as on every model server
   // (the generative model is not: its KV caches live in the continuous batcher's sequences).
   if (embedder) host.addService(inference.GRPCInferenceServiceService, createInferenceHandlers(new ModelSet([embedder.model]), { serverName: 'aigc-text' }));
@@ -84,12 +100,21 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
     const settings = resolveSampling(request.sampling, config);
     const seq = generator.prepare(request.prompt, settings, priorityLevel(request.priority));
     stats.promptTokens = seq.promptIds.length;
+    // How it ended when no finish reason was reached: a consumer that stops reading has left.
+    let outcome = 'cancelled';
     try {
       yield* generator.stream(seq, { signal: ctx.signal, deadline: ctx.deadline?.getTime() });
       finish.reason = seq.finishReason ?? FinishReason.FINISH_REASON_STOP;
+    } catch (err) {
+      const code = ServiceError.from(err).code;
+      if (code !== Status.CANCELLED && code !== Status.DEADLINE_EXCEEDED) outcome = 'error';
+      throw err;
     } finally {
       stats.completionTokens = seq.generatedIds.length;
       stats.computeMs = seq.computeMs;
+      tokens.inc({ model: config.model, kind: 'prompt' }, stats.promptTokens);
+      tokens.inc({ model: config.model, kind: 'completion' }, stats.completionTokens);
+      finished.inc({ model: config.model, reason: finish.reason !== FinishReason.FINISH_REASON_UNSPECIFIED ? finishReasonLabel(finish.reason) : outcome });
       // Work done is metered whether the request finished, failed or was cancelled.
       if (stats.completionTokens > 0 || finish.reason !== FinishReason.FINISH_REASON_UNSPECIFIED) await meter(ctx, config.model, request.reservationId, stats);
       ctx.logger.info('generated', { model: config.model, prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, compute_ms: Math.round(stats.computeMs) });
@@ -139,4 +164,9 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
   });
   await host.start();
   return host;
+}
+
+/** `FINISH_REASON_STOP` -> `stop`, for metric labels. */
+function finishReasonLabel(reason: FinishReason): string {
+  return (FinishReason[reason] ?? String(reason)).replace(/^FINISH_REASON_/, '').toLowerCase();
 }

@@ -151,6 +151,7 @@ describe('OpenAI-compatible HTTP API', () => {
     const labels = { grpc_method: 'GenerateStream', grpc_code: 'CANCELLED' };
     const textMetrics = platform.metricsUrl('text');
     const before = await metricValue(textMetrics, 'grpc_server_handled_total', labels);
+    const cancelledBefore = await metricValue(textMetrics, 'text_generations_total', { model: TEXT_MODEL, reason: 'cancelled' });
     const controller = new AbortController();
     const res = await fetch(`${platform.openaiBaseUrl}/chat/completions`, {
       method: 'POST',
@@ -166,5 +167,6 @@ describe('OpenAI-compatible HTTP API', () => {
       timeoutMs: 5_000,
       message: 'text server never saw the cancellation',
     });
+    expect(await metricValue(textMetrics, 'text_generations_total', { model: TEXT_MODEL, reason: 'cancelled' })).toBe(cancelledBefore + 1);
   });
 });
