@@ -4,7 +4,7 @@
  * config.json declares `input_ids` ragged and `attention_mask` as its mask).
  */
 import { invalidArgument } from '@aigc/runtime';
-import { ServedModel, type Logger } from '@aigc/serving';
+import { ServedModel, type BatcherObserver, type Logger } from '@aigc/serving';
 import type { TextModelSpec } from './model-spec.js';
 import { TextTokenizer } from './text-tokenizer.js';
 
@@ -29,8 +29,8 @@ export class TextEmbedder {
   ) {}
 
   /** Opens the model's sessions and batcher. */
-  static async load(spec: TextModelSpec, logger?: Logger): Promise<TextEmbedder> {
-    const model = await ServedModel.load({ config: spec.serving, version: spec.version, modelPath: spec.modelPath, logger });
+  static async load(spec: TextModelSpec, logger?: Logger, observer?: BatcherObserver): Promise<TextEmbedder> {
+    const model = await ServedModel.load({ config: spec.serving, version: spec.version, modelPath: spec.modelPath, logger, observer });
     return new TextEmbedder(spec, model, TextTokenizer.fromFile(spec.tokenizerPath, spec.tokenizerConfigPath), spec.serving.outputs[0]!.name);
   }
 

@@ -71,7 +71,11 @@ export async function startTextService(config: TextConfig, deps: { logger: Logge
   });
   let embedder: TextEmbedder | undefined;
   try {
-    if (config.embeddingModel && config.embeddingModel !== 'none') embedder = await TextEmbedder.load(readModelSpec(repository, config.embeddingModel), deps.logger.child({ component: 'embed' }));
+    if (config.embeddingModel && config.embeddingModel !== 'none') {
+      const loaded = await TextEmbedder.load(readModelSpec(repository, config.embeddingModel), deps.logger.child({ component: 'embed' }), metrics.observerFor(config.embeddingModel));
+      metrics.track(config.embeddingModel, () => ({ queueDepth: loaded.model.queueDepth, inFlight: loaded.model.inFlight, overloaded: loaded.model.overloaded, instances: loaded.model.executor.instanceCount, busyTimeMs: loaded.model.executor.busyTimeMs() }));
+      embedder = loaded;
+    }
   } catch (err) {
     await opened.close();
     throw err;
