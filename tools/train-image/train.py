@@ -157,16 +157,31 @@ def train_refiner(dec: VaeDecoder, x: torch.Tensor, seconds: float = REFINE_SECO
             "parameters": sum(p.numel() for p in params)}
 
 
+CHECKPOINT = ROOT / "tools" / "train-image" / "checkpoint.pt"
+
+
+def load_checkpoint() -> tuple[dict, np.ndarray, torch.Tensor, VaeDecoder]:
+    """checkpoint.pt, the training renders (their tokens, and the images as a tensor) and the checkpoint's decoder."""
+    ck = torch.load(CHECKPOINT)
+    images, tokens, _, _ = shapes.dataset(N_TRAIN, SEED)
+    return ck, tokens, to_tensor(images), VaeDecoder.from_state(ck["dec"])
+
+
+def update_metrics(t0: float, change) -> None:
+    """Applies `change` to training-metrics.json and adds this run's wall time (since `t0`) to the total."""
+    path = OUT / "training-metrics.json"
+    metrics = json.loads(path.read_text())
+    change(metrics)
+    metrics["training_seconds_total"] = round(metrics["training_seconds_total"] + time.time() - t0, 1)
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
 def refine_decoder() -> None:
     """REFINE_DECODER=1: trains the decoder refinement of the model in checkpoint.pt and re-exports it.
 
     The generator is untouched (same latent space); the judge's figures then come from judge.py."""
     t0 = time.time()
-    path = ROOT / "tools" / "train-image" / "checkpoint.pt"
-    ck = torch.load(path)
-    images, _, _, _ = shapes.dataset(N_TRAIN, SEED)
-    x = to_tensor(images)
-    dec = VaeDecoder.from_state(ck["dec"])
+    ck, _, x, dec = load_checkpoint()
     stats = train_refiner(dec, x)
     text = TextEncoder(len(shapes.VOCAB), shapes.MAX_TOKENS)
     text.load_state_dict(ck["text"])
@@ -175,13 +190,12 @@ def refine_decoder() -> None:
     text.eval()
     unet.eval()
     export_all(OUT, text, unet, dec, ck["scale"])
-    torch.save({**ck, "dec": dec.state_dict()}, path)
-    metrics_path = OUT / "training-metrics.json"
-    metrics = json.loads(metrics_path.read_text())
-    metrics["latent_space"]["refinement"] = stats
-    metrics["parameters"]["vae_decoder"] = sum(p.numel() for p in dec.parameters())
-    metrics["training_seconds_total"] = round(metrics["training_seconds_total"] + time.time() - t0, 1)
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    torch.save({**ck, "dec": dec.state_dict()}, CHECKPOINT)
+
+    def record(metrics: dict) -> None:
+        metrics["latent_space"]["refinement"] = stats
+        metrics["parameters"]["vae_decoder"] = sum(p.numel() for p in dec.parameters())
+    update_metrics(t0, record)
     log(f"decoder refined {stats}")
 
 
@@ -235,22 +249,14 @@ def train_diffusion(latents: torch.Tensor, tokens: torch.Tensor, init: dict | No
 def resume(seconds: float) -> None:
     """Continues the generator from checkpoint.pt for `seconds` more (RESUME_SECONDS), then exports it."""
     t0 = time.time()
-    path = ROOT / "tools" / "train-image" / "checkpoint.pt"
-    ck = torch.load(path)
-    images, tokens, _, _ = shapes.dataset(N_TRAIN, SEED)
-    x = to_tensor(images)
-    dec = VaeDecoder.from_state(ck["dec"])
+    ck, tokens, x, dec = load_checkpoint()
     with torch.no_grad():
         z = torch.cat([dec.encode(x[i:i + 1000] * 2 - 1) for i in range(0, len(x), 1000)])
     text, unet, stats = train_diffusion(z * ck["scale"], torch.from_numpy(tokens), init=ck, seconds=seconds, peak_lr=1e-3)
     export_all(OUT, text, unet, dec, ck["scale"])
     write_samples(text, unet, dec, ck["scale"])
-    torch.save({**ck, "text": text.state_dict(), "unet": unet.state_dict()}, path)
-    metrics_path = OUT / "training-metrics.json"
-    metrics = json.loads(metrics_path.read_text())
-    metrics.setdefault("diffusion_resumed", []).append(stats)
-    metrics["training_seconds_total"] = round(metrics["training_seconds_total"] + time.time() - t0, 1)
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    torch.save({**ck, "text": text.state_dict(), "unet": unet.state_dict()}, CHECKPOINT)
+    update_metrics(t0, lambda metrics: metrics.setdefault("diffusion_resumed", []).append(stats))
     log(f"resumed {stats}")
 
 
@@ -331,7 +337,7 @@ def main() -> None:
     }
     (OUT / "training-metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     torch.save({"text": text.state_dict(), "unet": unet.state_dict(), "dec": dec.state_dict(), "clf": clf.state_dict(),
-                "scale": scale}, ROOT / "tools" / "train-image" / "checkpoint.pt")
+                "scale": scale}, CHECKPOINT)
     log(f"done in {time.time() - t0:.0f} s -> {OUT}")
 
 
