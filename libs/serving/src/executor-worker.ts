@@ -66,17 +66,23 @@ try {
   process.exit(0);
 }
 
+// Requests run one at a time in arrival order: a pipelined call can arrive while an earlier
+// one awaits its session.run, and both use the same session and extension state.
+let tail: Promise<void> = Promise.resolve();
 port.on('message', (msg: WorkerRequest) => {
-  if (msg.kind === 'close') {
-    void session.release().finally(() => {
-      post({ kind: 'closed' });
-      port.close();
-    });
-    return;
-  }
-  if (msg.kind === 'call') return void call(msg.id, msg.method, msg.args);
-  void run(msg.id, msg.feeds, msg.outputs);
+  tail = tail.then(() => handle(msg)).catch(() => undefined);
 });
+
+function handle(msg: WorkerRequest): Promise<void> {
+  if (msg.kind === 'close') {
+    return session.release().finally(() => {
+      post({ kind: 'closed' });
+      port!.close();
+    });
+  }
+  if (msg.kind === 'call') return call(msg.id, msg.method, msg.args);
+  return run(msg.id, msg.feeds, msg.outputs);
+}
 
 async function call(id: number, method: string, args: unknown): Promise<void> {
   const started = performance.now();

@@ -62,7 +62,18 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Buffers in `args` to move to the worker instead of copying (they are detached here). */
   transfer?: ArrayBuffer[];
+  /**
+   * With `instance`: hand the call to its worker even while that worker is running earlier
+   * pipelined calls (up to {@link PIPELINE_DEPTH} in a worker), so it starts the moment the one
+   * before it ends instead of after a round trip through the event loop. The worker still runs
+   * calls one at a time, in the order they were made. For a loop whose next step can be sent
+   * before the last one's result is read (a decoder that samples in its worker).
+   */
+  pipeline?: boolean;
 }
+
+/** Most pipelined calls handed to one worker at once (the running one and those queued behind it). */
+export const PIPELINE_DEPTH = 2;
 
 /** A finished extension call: the handler's value and the compute time it reported. */
 export interface CallResult<T> {
@@ -76,6 +87,8 @@ interface Job {
   transfer: ArrayBuffer[];
   /** Only this instance may take the job. */
   instance?: number;
+  /** May queue in a busy worker behind other pipelined calls ({@link CallOptions.pipeline}). */
+  pipeline?: boolean;
   signal?: AbortSignal;
   onAbort?: () => void;
   resolve: (r: { outputs?: TensorMap; value?: unknown; computeMs: number }) => void;
@@ -85,7 +98,8 @@ interface Job {
 interface Instance {
   index: number;
   worker: Worker;
-  job?: Job;
+  /** Jobs handed to the worker, oldest (running) first: one, or up to PIPELINE_DEPTH pipelined calls. */
+  jobs: Job[];
   busySince: number;
   busyMs: number;
   runs: number;
@@ -154,7 +168,7 @@ export class OnnxExecutor {
 
   /** Sessions running a request right now. */
   get busyInstances(): number {
-    return this.instances.filter((i) => i.job).length;
+    return this.instances.filter((i) => i.jobs.length > 0).length;
   }
 
   /** Runs waiting for a free session. */
@@ -164,7 +178,7 @@ export class OnnxExecutor {
 
   /** Total milliseconds all sessions have spent busy (for utilization). */
   busyTimeMs(now = performance.now()): number {
-    return this.instances.reduce((sum, i) => sum + i.busyMs + (i.job ? now - i.busySince : 0), 0);
+    return this.instances.reduce((sum, i) => sum + i.busyMs + (i.jobs.length > 0 ? now - i.busySince : 0), 0);
   }
 
   /** Runs the model once on `feeds` in a worker thread (feeds copied unless `transfer`). */
@@ -187,15 +201,15 @@ export class OnnxExecutor {
       throw new RangeError(`instance ${instance} is not one of 0..${this.instances.length - 1}`);
     }
     const id = this.nextId++;
-    const r = await this.enqueue(id, { kind: 'call', id, method, args }, options.transfer ?? [], instance, options.signal);
+    const r = await this.enqueue(id, { kind: 'call', id, method, args }, options.transfer ?? [], instance, options.signal, options.pipeline === true && instance !== undefined);
     return { value: r.value as T, computeMs: r.computeMs };
   }
 
-  private enqueue(id: number, message: WorkerRequest, transfer: ArrayBuffer[], instance: number | undefined, signal: AbortSignal | undefined) {
+  private enqueue(id: number, message: WorkerRequest, transfer: ArrayBuffer[], instance: number | undefined, signal: AbortSignal | undefined, pipeline = false) {
     if (this.closing) return Promise.reject(unavailable(`model ${this.options.name ?? ''} is closing`.trim()));
     if (signal?.aborted) return Promise.reject(ServiceError.from(signal.reason));
     return new Promise<{ outputs?: TensorMap; value?: unknown; computeMs: number }>((resolve, reject) => {
-      const job: Job = { id, message, transfer, instance, signal, resolve, reject };
+      const job: Job = { id, message, transfer, instance, pipeline, signal, resolve, reject };
       if (signal) {
         job.onAbort = () => {
           const at = this.queue.indexOf(job);
@@ -224,7 +238,7 @@ export class OnnxExecutor {
   }
 
   private adopt(index: number, worker: Worker): void {
-    const instance: Instance = { index, worker, busySince: 0, busyMs: 0, runs: 0 };
+    const instance: Instance = { index, worker, jobs: [], busySince: 0, busyMs: 0, runs: 0 };
     this.instances[index] = instance;
     worker.on('message', (reply: WorkerReply) => this.onReply(instance, reply));
     worker.on('error', (err) => this.onCrash(instance, err));
@@ -235,9 +249,9 @@ export class OnnxExecutor {
 
   private onReply(instance: Instance, reply: WorkerReply): void {
     if (reply.kind !== 'result' && reply.kind !== 'returned' && reply.kind !== 'failed') return;
-    const job = instance.job;
-    this.finish(instance);
-    if (job && job.id === reply.id) {
+    const job = instance.jobs.find((j) => j.id === reply.id);
+    if (job) this.finish(instance, job);
+    if (job) {
       if (reply.kind === 'result') this.settle(job, () => job.resolve({ outputs: reply.outputs, computeMs: reply.computeMs }));
       else if (reply.kind === 'returned') this.settle(job, () => job.resolve({ value: reply.value, computeMs: reply.computeMs }));
       else this.settle(job, () => job.reject(new ServiceError(Status.INTERNAL, 'inference failed', { cause: new Error(reply.message) })));
@@ -249,9 +263,9 @@ export class OnnxExecutor {
     if (!this.instances.includes(instance) || (instance as { dead?: boolean }).dead) return;
     (instance as { dead?: boolean }).dead = true;
     this.logger.error('executor worker died; replacing it', { model: this.options.name, instance: instance.index, error: String(err) });
-    const job = instance.job;
-    this.finish(instance);
-    if (job) this.settle(job, () => job.reject(unavailable('inference worker died', 100)));
+    const jobs = instance.jobs.slice();
+    for (const job of jobs) this.finish(instance, job);
+    for (const job of jobs) this.settle(job, () => job.reject(unavailable('inference worker died', 100)));
     void spawn(this.options, instance.index).then(
       (s) => {
         if (this.closing) return void s.worker.terminate();
@@ -262,9 +276,11 @@ export class OnnxExecutor {
     );
   }
 
-  private finish(instance: Instance): void {
-    if (instance.job) instance.busyMs += performance.now() - instance.busySince;
-    instance.job = undefined;
+  private finish(instance: Instance, job: Job): void {
+    const at = instance.jobs.indexOf(job);
+    if (at < 0) return;
+    instance.jobs.splice(at, 1);
+    if (instance.jobs.length === 0) instance.busyMs += performance.now() - instance.busySince;
     instance.runs++;
     if (this.queue.length === 0 && this.busyInstances === 0) {
       const waiters = this.idleWaiters;
@@ -275,21 +291,30 @@ export class OnnxExecutor {
 
   /**
    * Hands queued jobs to idle instances in queue order, least busy time first so load spreads
-   * evenly; a job pinned to a busy instance waits without holding back jobs behind it.
+   * evenly; a job pinned to a busy instance waits without holding back jobs behind it, unless it
+   * is pipelined and its instance holds only pipelined calls, fewer than PIPELINE_DEPTH.
    */
   private dispatch(): void {
     for (let at = 0; at < this.queue.length; ) {
-      const idle = this.instances.filter((i) => !i.job && !(i as { dead?: boolean }).dead);
-      if (idle.length === 0) return;
+      const live = this.instances.filter((i) => !(i as { dead?: boolean }).dead);
+      const idle = live.filter((i) => i.jobs.length === 0);
       const job = this.queue[at]!;
-      const instance = job.instance === undefined ? idle.reduce((a, b) => (b.busyMs < a.busyMs ? b : a)) : idle.find((i) => i.index === job.instance);
+      let instance: Instance | undefined;
+      if (job.instance === undefined) {
+        if (idle.length === 0) return;
+        instance = idle.reduce((a, b) => (b.busyMs < a.busyMs ? b : a));
+      } else {
+        const pinned = live.find((i) => i.index === job.instance);
+        const takes = pinned && (pinned.jobs.length === 0 || (job.pipeline && pinned.jobs.length < PIPELINE_DEPTH && pinned.jobs.every((j) => j.pipeline)));
+        instance = takes ? pinned : undefined;
+      }
       if (!instance) {
         at++;
         continue;
       }
       this.queue.splice(at, 1);
-      instance.job = job;
-      instance.busySince = performance.now();
+      if (instance.jobs.length === 0) instance.busySince = performance.now();
+      instance.jobs.push(job);
       instance.worker.postMessage(job.message, job.transfer);
     }
   }

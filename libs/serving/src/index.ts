@@ -15,7 +15,7 @@ export {
   type TensorData,
 } from './tensor.js';
 export type { ExecutionProviderConfig, TensorInfo, WorkerExtension, WorkerExtensionContext, WorkerExtensionResult, PrepareModel } from './executor-protocol.js';
-export { createExecutor, OnnxExecutor, type ExecutorOptions, type RunOptions, type RunResult, type CallOptions, type CallResult } from './executor.js';
+export { createExecutor, OnnxExecutor, PIPELINE_DEPTH, type ExecutorOptions, type RunOptions, type RunResult, type CallOptions, type CallResult } from './executor.js';
 export {
   DynamicBatcher,
   type DynamicBatcherOptions,

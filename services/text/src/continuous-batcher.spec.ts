@@ -178,9 +178,10 @@ describe('continuous batching', () => {
     expect(await running).toMatchObject({ code: Status.CANCELLED });
     expect(await waiting).toBe(' brown fox');
     expect(first.generatedIds.length).toBeLessThan(60);
-    // The second request joined at the first iteration boundary after the cancel and finished
-    // its one-chunk prefill there.
-    expect(secondStartedAt - cancelledAt).toBeLessThanOrEqual(2);
+    // The second request joined at the first iteration boundary after the cancel and its
+    // one-chunk prefill was sent there; steps are pipelined, so its first token is read at the
+    // iteration after that.
+    expect(secondStartedAt - cancelledAt).toBeLessThanOrEqual(3);
     // Both caches are gone from the worker: the cancelled one and the finished one.
     await new Promise((r) => setImmediate(r));
     expect(g.model.liveCaches).toBe(0);

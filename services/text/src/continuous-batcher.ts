@@ -10,9 +10,17 @@
  * run as one pass unless splitting them by cache length saves more padded attention than the
  * extra passes cost ({@link decodePasses}). All of a step's passes go to the worker in one message.
  * A stream that stops reading pauses its sequence, which keeps its slot but takes no compute.
+ *
+ * Steps are pipelined, after the overlap schedulers of vLLM and SGLang: tokens are sampled in the
+ * worker, a decode row sends no token (the worker feeds the one it sampled), so step k+1 is planned
+ * and sent before step k's result is read, and the worker starts it the moment step k ends. The
+ * main thread detokenizes, matches stop sequences and streams step k while the worker runs k+1.
+ * The price: a sequence that turns out to have finished at step k (end of sequence, a stop
+ * sequence) has run one more row in step k+1, whose token is dropped; one that joins does so a step
+ * later. Length limits are known ahead, so a sequence at its max_tokens is never planned past it.
  */
 import { IterationScheduler, type BatcherObserver, type IterationStep, type Logger, type QueuePolicy } from '@aigc/serving';
-import type { DecoderModel } from './decoder-model.js';
+import type { DecoderModel, StepResult, StepRow } from './decoder-model.js';
 import type { GenerationSequence } from './generation-sequence.js';
 import { CAPACITY_STEP } from './kv-cache.js';
 import type { SchedulerSpec } from './model-spec.js';
@@ -32,10 +40,19 @@ export interface RunSequenceOptions {
   deadline?: number;
 }
 
+/** A step sent to the worker and not yet read: its passes' rows and tokens, and its result. */
+interface InFlight {
+  passes: { seqs: GenerationSequence[]; tokens: number[] }[];
+  rows: number;
+  result: Promise<StepResult>;
+}
+
 /** Runs generation sequences with continuous batching; see the module comment. */
 export class ContinuousBatcher {
   private readonly scheduler: IterationScheduler<GenerationSequence>;
   private wake: (() => void) | undefined;
+  /** The step the worker runs (or has queued) while this thread reads the one before it. */
+  private inFlight: InFlight | undefined;
   /** Forward passes run so far. */
   forwardPasses = 0;
 
@@ -93,20 +110,15 @@ export class ContinuousBatcher {
     return this.scheduler.drain();
   }
 
+  /**
+   * One scheduling iteration: plans and sends the next step on the state the sequences will have
+   * once the step in flight is done, then reads the step in flight.
+   */
   private async step(seqs: GenerationSequence[]): Promise<IterationStep<GenerationSequence>[]> {
-    let budget = this.options.maxStepTokens;
-    const decoding: GenerationSequence[] = [];
-    const prefilling: GenerationSequence[] = [];
-    for (const s of seqs) {
-      if (s.finished || s.bufferedTokens >= this.options.maxBufferedTokens) continue;
-      if (s.remainingPrompt > 0) prefilling.push(s);
-      else if (budget > 0) {
-        decoding.push(s);
-        budget--;
-      }
-    }
-    const chunks = this.planPrefill(prefilling, budget, decoding.length === 0);
-    if (decoding.length === 0 && chunks.length === 0) {
+    const previous = this.inFlight;
+    this.inFlight = this.send(seqs);
+    if (previous) await this.read(previous);
+    else if (!this.inFlight) {
       // Every active stream is paused by backpressure: wait for a reader (or a cancel) briefly.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 5);
@@ -116,27 +128,81 @@ export class ContinuousBatcher {
         };
       });
       this.wake = undefined;
-      return seqs.map((state) => ({ state, done: state.finished }));
     }
-    const passes: { seqs: GenerationSequence[]; tokens: number[][] }[] = decodePasses(decoding).map((group) => ({ seqs: group, tokens: group.map((s) => [s.nextInput!]) }));
-    if (chunks.length > 0) {
-      passes.push({ seqs: chunks.map((c) => c.seq), tokens: chunks.map((c) => c.seq.promptIds.slice(c.seq.prefilled, c.seq.prefilled + c.length)) });
-    }
-    const rows = passes.reduce((n, p) => n + p.seqs.length, 0);
-    const tokens = passes.reduce((n, p) => n + p.tokens.reduce((m, t) => m + t.length, 0), 0);
-    this.options.observer?.batchStarted?.({ size: rows, requests: rows, cost: tokens, queueMs: [] });
-    let stepped: Awaited<ReturnType<DecoderModel['step']>>;
-    try {
-      stepped = await this.model.step(passes.map((p) => p.seqs.map((s, i) => ({ cache: (s.cache ??= this.model.createCache()), tokens: p.tokens[i]! }))));
-    } catch (err) {
-      this.options.observer?.batchFinished?.({ size: rows, computeMs: 0, ok: false });
-      throw err;
-    }
-    const { logits, computeMs } = stepped;
-    this.options.observer?.batchFinished?.({ size: rows, computeMs: computeMs.reduce((a, b) => a + b, 0), ok: true });
-    this.forwardPasses += passes.length;
-    passes.forEach((p, k) => this.accept(p.seqs, p.tokens, logits[k]!, computeMs[k]!));
     return seqs.map((state) => ({ state, done: state.finished }));
+  }
+
+  /** Plans a step over `seqs` as they will be after the step in flight, and sends it; undefined when there is nothing to run. */
+  private send(seqs: GenerationSequence[]): InFlight | undefined {
+    let budget = this.options.maxStepTokens;
+    const decoding: GenerationSequence[] = [];
+    const prefilling: GenerationSequence[] = [];
+    for (const s of seqs) {
+      if (s.finished) continue;
+      const ahead = s.plannedTokens - s.generatedIds.length;
+      if (s.bufferedTokens + ahead >= this.options.maxBufferedTokens) continue;
+      if (s.plannedPrefill < s.promptIds.length) prefilling.push(s);
+      else if (s.plannedTokens < s.maxNewTokens && budget > 0) {
+        decoding.push(s);
+        budget--;
+      }
+    }
+    const chunks = this.planPrefill(prefilling, budget, decoding.length === 0);
+    if (decoding.length === 0 && chunks.length === 0) return undefined;
+    const passes: InFlight['passes'] = decodePasses(decoding).map((group) => ({ seqs: group, tokens: group.map(() => 1) }));
+    const rows: StepRow[][] = passes.map((p) => p.seqs.map((s) => ({ cache: s.cache!, sample: true })));
+    if (chunks.length > 0) {
+      passes.push({ seqs: chunks.map((c) => c.seq), tokens: chunks.map((c) => c.length) });
+      rows.push(
+        chunks.map(({ seq, length }) => ({
+          cache: (seq.cache ??= this.model.createCache()),
+          tokens: seq.promptIds.slice(seq.plannedPrefill, seq.plannedPrefill + length),
+          sample: seq.plannedPrefill + length === seq.promptIds.length,
+          sampler: seq.plannedPrefill === 0 ? seq.samplerInit() : undefined,
+        })),
+      );
+    }
+    for (const [k, pass] of passes.entries()) {
+      pass.seqs.forEach((s, i) => {
+        if (k < passes.length - (chunks.length > 0 ? 1 : 0)) s.plannedTokens++;
+        else {
+          s.plannedPrefill += pass.tokens[i]!;
+          if (rows[k]![i]!.sample) s.plannedTokens++;
+        }
+      });
+    }
+    const size = rows.reduce((n, p) => n + p.length, 0);
+    const tokens = passes.reduce((n, p) => n + p.tokens.reduce((m, t) => m + t, 0), 0);
+    this.options.observer?.batchStarted?.({ size, requests: size, cost: tokens, queueMs: [] });
+    this.forwardPasses += passes.length;
+    const result = this.model.step(rows, { pipeline: true });
+    // Read (and its failure reported) at the next iteration, or dropped if every row finished.
+    result.catch(() => undefined);
+    return { passes, rows: size, result };
+  }
+
+  /** Takes a step's results: prompt progress, then each sampled token (dropped for a sequence that has finished or left). */
+  private async read(step: InFlight): Promise<void> {
+    let result: StepResult;
+    try {
+      result = await step.result;
+    } catch (err) {
+      this.options.observer?.batchFinished?.({ size: step.rows, computeMs: 0, ok: false });
+      // A failed step only matters to sequences still running.
+      if (step.passes.some((p) => p.seqs.some((s) => !s.finished && (s.cache?.instance ?? 0) >= 0))) throw err;
+      return;
+    }
+    this.options.observer?.batchFinished?.({ size: step.rows, computeMs: result.computeMs.reduce((a, b) => a + b, 0), ok: true });
+    step.passes.forEach((pass, k) => {
+      const total = pass.tokens.reduce((n, t) => n + t, 0);
+      pass.seqs.forEach((s, i) => {
+        if (s.finished || (s.cache?.instance ?? -1) < 0) return;
+        s.computeMs += (result.computeMs[k]! * pass.tokens[i]!) / total;
+        if (s.prefilled < s.promptIds.length) s.prefilled += pass.tokens[i]!;
+        const picked = result.sampled[k]![i];
+        if (picked) s.accept(picked);
+      });
+    });
   }
 
   /**
@@ -146,11 +212,12 @@ export class ContinuousBatcher {
   private planPrefill(candidates: GenerationSequence[], budget: number, mustProgress: boolean): { seq: GenerationSequence; length: number }[] {
     if (candidates.length === 0) return [];
     if (mustProgress) budget = Math.max(budget, 1);
-    const order = candidates.slice().sort((a, b) => a.priority - b.priority || a.remainingPrompt - b.remainingPrompt || a.arrivedAt - b.arrivedAt);
+    const remaining = (s: GenerationSequence) => s.promptIds.length - s.plannedPrefill;
+    const order = candidates.slice().sort((a, b) => a.priority - b.priority || remaining(a) - remaining(b) || a.arrivedAt - b.arrivedAt);
     const picked: GenerationSequence[] = [];
     let width = 0;
     for (const s of order) {
-      const w = Math.max(width, Math.min(this.options.prefillChunk, s.remainingPrompt));
+      const w = Math.max(width, Math.min(this.options.prefillChunk, remaining(s)));
       if ((picked.length + 1) * w > budget) {
         if (picked.length === 0) {
           picked.push(s);
@@ -161,30 +228,18 @@ export class ContinuousBatcher {
       picked.push(s);
       width = w;
     }
-    return picked.map((seq) => ({ seq, length: Math.min(width, seq.remainingPrompt) }));
-  }
-
-  /** Takes one pass's results: prompt progress, then a sampled token where the prompt is done. */
-  private accept(seqs: GenerationSequence[], tokens: number[][], logits: Float32Array[], computeMs: number): void {
-    const total = tokens.reduce((n, t) => n + t.length, 0);
-    seqs.forEach((s, i) => {
-      s.computeMs += (computeMs * tokens[i]!.length) / total;
-      if (s.remainingPrompt > 0) {
-        s.prefilled += tokens[i]!.length;
-        if (s.remainingPrompt > 0) return; // more prompt chunks to go
-      }
-      if (!s.finished) s.accept(logits[i]!);
-    });
+    return picked.map((seq) => ({ seq, length: Math.min(width, remaining(seq)) }));
   }
 }
 
 /**
- * What a decode pass costs, in units of one row attending one cached slot (~0.2 us): a fixed
- * cost per pass (~0.14 ms: the session's per-node overhead) and a cost per row (~25 us: the
- * weights), fitted to `session.run` times of fortunes-gpt at 1-16 rows and 32-240 slots on one
- * CPU thread. Only the ratios matter; a model with a larger hidden size has a larger row cost.
+ * What a decode pass costs, in units of one row attending one cached slot (~0.14 us): a fixed
+ * cost per pass (~0.19 ms: the session's per-node overhead) and a cost per row (~25 us: the
+ * weights), fitted to `session.run` times of fortunes-gpt's rewritten graph at 1-16 rows and
+ * 16-232 slots on one CPU thread (bench/text/pass-cost.ts). Only the ratios matter; a model with
+ * a larger hidden size has a larger row cost.
  */
-export const DECODE_PASS_COST = { pass: 700, row: 125 } as const;
+export const DECODE_PASS_COST = { pass: 1350, row: 180 } as const;
 
 /** Positions a row attends in a pass whose longest cache is `length`: its block's capacity. */
 const attended = (length: number) => Math.ceil((length + 1) / CAPACITY_STEP) * CAPACITY_STEP;

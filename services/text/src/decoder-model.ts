@@ -1,15 +1,18 @@
 /**
- * Batched forward passes of a decoder-only ONNX model with a KV cache. The caches live in the
- * executor's worker threads beside the sessions (decoder-worker.ts, kv-cache.ts): a step sends
- * each row's cache id and new tokens, one message per worker for all of the step's passes, and
- * gets back the logits of each row's last new token. A sequence's cache stays on the worker
- * (instance) that first ran it: the one with the fewest caches then.
+ * Batched forward passes of a decoder-only ONNX model with a KV cache. The caches and samplers
+ * live in the executor's worker threads beside the sessions (decoder-worker.ts, kv-cache.ts): a
+ * step sends each row's cache id and new tokens, one message per worker for all of the step's
+ * passes, and gets back the token sampled after each row's last new token. A decode row may send
+ * no token (the worker feeds the one it sampled last), so a loop can send step k+1 before it reads
+ * step k (`pipeline`): the worker then starts it the moment step k ends. A sequence's cache stays
+ * on the worker (instance) that first ran it: the one with the fewest caches then.
  */
 import { fileURLToPath } from 'node:url';
 import { ServiceError, Status } from '@aigc/runtime';
 import type { OnnxExecutor } from '@aigc/serving';
-import { DECODER_STEP, type DecoderGraphMode, type DecoderStepReply, type DecoderStepRequest, type PassRowRequest } from './decoder-protocol.js';
+import { DECODER_STEP, type DecoderGraphMode, type DecoderStepReply, type DecoderStepRequest, type PassRowRequest, type SamplerInit } from './decoder-protocol.js';
 import { cacheGeometryOf, type CacheGeometry } from './kv-cache.js';
+import type { SampledToken } from './token-sampler.js';
 
 /** The worker extension to open a decoder's executor with (source or compiled, like this file). */
 export const DECODER_EXTENSION = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './decoder-worker.ts' : './decoder-worker.js', import.meta.url));
@@ -19,19 +22,35 @@ export interface SequenceCache {
   readonly id: number;
   /** The executor instance holding it; -1 until its first pass. */
   instance: number;
-  /** Positions cached. */
+  /** Positions cached once every step sent so far has run. */
   length: number;
 }
 
 /** One sequence's share of a pass. */
 export interface StepRow {
   cache: SequenceCache;
-  /** New tokens to process (at least one). */
-  tokens: readonly number[];
+  /** New tokens to process (at least one); absent: the token the worker sampled for it last. */
+  tokens?: readonly number[];
+  /** Sample a token after the row's last new token. */
+  sample?: boolean;
+  /** The sequence's sampler settings: needed with the first row that samples. */
+  sampler?: SamplerInit;
 }
 
-/** The result of one step: per pass, per row, logits after the row's last new token. */
+/** Options of one {@link DecoderModel.step}. */
+export interface StepOptions {
+  /** Rejects when it fires before a worker takes the step. */
+  signal?: AbortSignal;
+  /** Also return each row's logits. */
+  logits?: boolean;
+  /** Hand the step to its worker even while an earlier pipelined step runs there. */
+  pipeline?: boolean;
+}
+
+/** The result of one step: per pass, per row, the token sampled (null where the row did not sample). */
 export interface StepResult {
+  sampled: (SampledToken | null)[][];
+  /** Per pass, per row, logits after the row's last new token (only with `logits`). */
   logits: Float32Array[][];
   /** Per pass: milliseconds of `session.run`. */
   computeMs: number[];
@@ -47,8 +66,12 @@ export interface DecoderStats {
   prefillPasses: number;
   /** Milliseconds the worker spent on the cache (row moves, re-layouts, appending new keys and values). */
   cacheMs: number;
-  /** Milliseconds in the worker outside both (feeds, logits rows). */
+  /** Milliseconds in the worker outside both (feeds, logits rows, sampling). */
   workerOtherMs: number;
+  /** The part of it spent sampling. */
+  sampleMs: number;
+  /** Milliseconds workers were busy with steps (the sum of the parts above). */
+  workerMs: number;
   /** Milliseconds from sending a step to its reply, less the worker's time: messaging and queueing. */
   transferMs: number;
   /** The part of it before the worker started the step (sending, waking the worker). */
@@ -63,7 +86,7 @@ export interface DecoderStats {
 /** Runs steps of a decoder-only model; see the module comment. */
 export class DecoderModel {
   readonly geometry: CacheGeometry;
-  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, cacheMs: 0, workerOtherMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
+  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, cacheMs: 0, workerOtherMs: 0, sampleMs: 0, workerMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
   private nextId = 1;
   /** Live caches per instance (to place new sequences) and ids to free on each. */
   private readonly live: number[];
@@ -130,9 +153,10 @@ export class DecoderModel {
 
   /**
    * Runs `passes` (each a forward pass over its rows) as one step: one message per worker, passes
-   * in order. Rejects when `signal` fires before a worker takes the step.
+   * in order. Each cache's length counts the step's tokens as soon as it is sent, so the next step
+   * can be planned and sent before this one's result is read (with `pipeline`).
    */
-  async step(passes: readonly (readonly StepRow[])[], signal?: AbortSignal): Promise<StepResult> {
+  step(passes: readonly (readonly StepRow[])[], options: StepOptions = {}): Promise<StepResult> {
     // A new sequence goes to the instance with the fewest caches.
     for (const pass of passes) {
       for (const r of pass) {
@@ -151,39 +175,56 @@ export class DecoderModel {
         else list.push({ pass: p, rows: [i] });
       });
     });
+    const sampled = passes.map((pass) => new Array<SampledToken | null>(pass.length).fill(null));
     const logits = passes.map((pass) => new Array<Float32Array>(pass.length));
     const computeMs = passes.map(() => 0);
-    await Promise.all(
-      [...perInstance].map(async ([instance, parts]) => {
-        const reply = await this.call(
-          instance,
-          parts.map(({ pass, rows }) => rows.map((i): PassRowRequest => ({ id: passes[pass]![i]!.cache.id, cached: passes[pass]![i]!.cache.length, tokens: [...passes[pass]![i]!.tokens] }))),
-          signal,
-        );
-        let row = 0;
-        parts.forEach(({ pass, rows }, k) => {
-          computeMs[pass]! += reply.passes[k]!.sessionMs;
+    const calls = [...perInstance].map(async ([instance, parts]) => {
+      const requests = parts.map(({ pass, rows }) =>
+        rows.map((i): PassRowRequest => {
+          const r = passes[pass]![i]!;
+          const row: PassRowRequest = { id: r.cache.id, cached: r.cache.length };
+          if (r.tokens) row.tokens = [...r.tokens];
+          if (r.sample) row.sample = true;
+          if (r.sampler) row.sampler = r.sampler;
+          r.cache.length += r.tokens?.length ?? 1;
+          return row;
+        }),
+      );
+      let reply: DecoderStepReply;
+      try {
+        reply = await this.call(instance, requests, options);
+      } catch (err) {
+        // Not taken: the caches hold what they held (a failed worker fails its sequences anyway).
+        parts.forEach(({ pass, rows }) => {
           for (const i of rows) {
             const r = passes[pass]![i]!;
-            logits[pass]![i] = reply.logits.subarray(row * reply.vocabSize, (row + 1) * reply.vocabSize);
-            // A cache released while the step ran (a cancel) stays empty.
-            if (r.cache.instance === instance) r.cache.length += r.tokens.length;
-            row++;
+            if (r.cache.instance === instance) r.cache.length -= r.tokens?.length ?? 1;
           }
         });
-      }),
-    );
+        throw err;
+      }
+      let row = 0;
+      parts.forEach(({ pass, rows }, k) => {
+        computeMs[pass]! += reply.passes[k]!.sessionMs;
+        for (const i of rows) {
+          sampled[pass]![i] = reply.sampled[row] ?? null;
+          if (options.logits) logits[pass]![i] = reply.logits.subarray(row * reply.vocabSize, (row + 1) * reply.vocabSize);
+          row++;
+        }
+      });
+    });
     this.stats.steps++;
-    return { logits, computeMs };
+    return Promise.all(calls).then(() => ({ sampled, logits, computeMs }));
   }
 
-  private async call(instance: number, passes: PassRowRequest[][], signal?: AbortSignal): Promise<DecoderStepReply> {
+  private async call(instance: number, passes: PassRowRequest[][], options: StepOptions = {}): Promise<DecoderStepReply> {
     const release = this.released[instance]!.splice(0);
     const sent = performance.now();
     const request: DecoderStepRequest = { release, passes, sentAt: performance.timeOrigin + sent };
+    if (options.logits) request.logits = true;
     let reply: DecoderStepReply;
     try {
-      reply = (await this.executor.call<DecoderStepReply>(DECODER_STEP, request, { instance, signal })).value;
+      reply = (await this.executor.call<DecoderStepReply>(DECODER_STEP, request, { instance, signal: options.signal, pipeline: options.pipeline })).value;
     } catch (err) {
       // Not taken (aborted) or failed: the ids still need freeing on the next step.
       this.released[instance]!.push(...release);
@@ -194,6 +235,8 @@ export class DecoderModel {
     if (passes.length > 0) this.stepsPerInstance[instance]!++;
     s.transferMs += performance.now() - sent - reply.workerMs;
     s.inboundMs += reply.inboundMs;
+    s.workerMs += reply.workerMs;
+    s.sampleMs += reply.sampleMs;
     let inWorker = reply.workerMs;
     reply.passes.forEach((p, k) => {
       s.passes++;

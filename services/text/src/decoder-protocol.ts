@@ -1,10 +1,20 @@
 /**
  * What a decoder step sends to the worker that holds the KV caches (decoder-worker.ts) and what
- * comes back: token ids in, logits of each row's last new token out. Caches never cross.
+ * comes back: token ids in, the token sampled after each row's last new token out. The caches and
+ * the samplers' state (random stream, token counts) live in the worker and never cross; logits
+ * cross only when asked for.
  */
+import type { SamplingSettings } from './sampling-params.js';
+import type { SampledToken } from './token-sampler.js';
 
 /** The method name of a step on the executor's worker extension. */
 export const DECODER_STEP = 'decoder.step';
+
+/** What a worker needs to sample a sequence's tokens: its settings, and its prompt for the repetition penalty. */
+export interface SamplerInit {
+  settings: SamplingSettings;
+  promptIds: readonly number[];
+}
 
 /** One sequence's share of a forward pass. */
 export interface PassRowRequest {
@@ -12,14 +22,23 @@ export interface PassRowRequest {
   id: number;
   /** Positions the main thread believes are cached: a mismatch fails the step (the worker was replaced). */
   cached: number;
-  /** New tokens to process (at least one). */
-  tokens: number[];
+  /**
+   * New tokens to process (at least one). Absent: the one token this worker sampled for the
+   * sequence last, so a decode step can be sent before the previous step's result is read.
+   */
+  tokens?: number[];
+  /** Sample the next token after this row's last new token (its prompt is complete). */
+  sample?: boolean;
+  /** The sequence's sampler: sent with its first pass; the worker keeps it until the cache is released. */
+  sampler?: SamplerInit;
 }
 
-/** One step on one worker: caches to free first, then forward passes in order. */
+/** One step on one worker: caches (and samplers) to free first, then forward passes in order. */
 export interface DecoderStepRequest {
   release: number[];
   passes: PassRowRequest[][];
+  /** Also return the logits after each row's last new token (tests, diagnostics). */
+  logits?: boolean;
   /** When the main thread sent it (`performance.timeOrigin + performance.now()`, ms), to time each way across threads. */
   sentAt?: number;
 }
@@ -38,9 +57,13 @@ export interface PassReport {
 
 /** The answer to a {@link DecoderStepRequest}. */
 export interface DecoderStepReply {
-  /** Logits after each row's last new token, every pass's rows in request order: `[rows, vocab]`. */
+  /** Per row, every pass's rows in request order: the token sampled, or null where the row did not sample. */
+  sampled: (SampledToken | null)[];
+  /** When asked for: logits after each row's last new token, as the model gave them: `[rows, vocab]`; else empty. */
   logits: Float32Array;
   vocabSize: number;
+  /** Milliseconds the worker spent sampling. */
+  sampleMs: number;
   passes: PassReport[];
   /** Milliseconds the whole call took in the worker. */
   workerMs: number;

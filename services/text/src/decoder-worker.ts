@@ -1,7 +1,10 @@
 /**
- * The text service's extension of a libs/serving executor worker: it owns the KV caches of the
- * sequences this worker serves (kv-cache.ts) and runs decoder steps beside the session. The main
- * thread sends token ids and cache ids; back come only the logits of each row's last new token.
+ * The text service's extension of a libs/serving executor worker: it owns the KV caches and the
+ * samplers of the sequences this worker serves (kv-cache.ts, token-sampler.ts) and runs decoder
+ * steps beside the session. The main thread sends token ids and cache ids; back come only the
+ * tokens sampled after each row's last new token. A decode row may leave its token out: it then
+ * feeds the token sampled here last, which lets the main thread send the next step before it has
+ * read the previous one (a pipelined call) and keeps this thread busy between steps.
  * Before the session opens, `prepareModel` rewrites the graph (decoder-graph.ts) so that a step
  * fetches each layer's new keys and values, not the presents, and attention reads the cache in
  * place instead of concatenating it; a graph it cannot rewrite runs as exported.
@@ -10,6 +13,10 @@ import type ort from 'onnxruntime-node';
 import { prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
 import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
 import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
+import { TokenSampler, type SampledToken } from './token-sampler.js';
+
+/** A pass row with its tokens resolved. */
+type Row = PassRowRequest & { tokens: number[] };
 
 interface Context {
   session: ort.InferenceSession;
@@ -38,6 +45,9 @@ export class WorkerDecoder {
   private readonly fetches: string[];
   private readonly vocabSize: number | undefined;
   private readonly mode: DecoderGraphMode;
+  /** Per sequence: its sampler, and the last token it sampled (the input of its next decode row). */
+  private readonly samplers = new Map<number, TokenSampler>();
+  private readonly lastSampled = new Map<number, number>();
 
   constructor(
     private readonly session: ort.InferenceSession,
@@ -70,22 +80,44 @@ export class WorkerDecoder {
   async step(request: DecoderStepRequest, ortApi: typeof ort): Promise<{ reply: DecoderStepReply; transfer: ArrayBuffer[] }> {
     const started = performance.now();
     const startedAt = performance.timeOrigin + started;
-    for (const id of request.release) this.store.release(id);
+    for (const id of request.release) {
+      this.store.release(id);
+      this.samplers.delete(id);
+      this.lastSampled.delete(id);
+    }
     const rows = request.passes.reduce((n, p) => n + p.length, 0);
     let logits: Float32Array | undefined;
-    // The reply's buffer, made once the vocabulary size is known (from the graph, else the first pass).
+    // Each row's last-position logits, made once the vocabulary size is known (from the graph, else the first pass).
     const sink = (vocab: number) => (logits ??= new Float32Array(rows * vocab));
+    const sampled: (SampledToken | null)[] = new Array<SampledToken | null>(rows).fill(null);
     let at = 0;
+    let sampleMs = 0;
     const reports: PassReport[] = [];
     for (const pass of request.passes) {
-      reports.push(await this.pass(pass, ortApi, sink, at));
+      const resolved = pass.map((r) => this.resolve(r));
+      reports.push(await this.pass(resolved, ortApi, sink, at));
+      const sampleStarted = performance.now();
+      resolved.forEach((r, i) => {
+        if (!r.sample) return;
+        const sampler = this.samplers.get(r.id);
+        if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
+        const V = logits!.length / rows;
+        const row = logits!.subarray((at + i) * V, (at + i + 1) * V);
+        // Penalties work in place: on a copy when the logits go back as the model gave them.
+        const picked = sampler.sample(request.logits ? row.slice() : row);
+        sampled[at + i] = picked;
+        this.lastSampled.set(r.id, picked.id);
+      });
+      sampleMs += performance.now() - sampleStarted;
       at += pass.length;
     }
-    logits ??= new Float32Array(0);
-    const vocabSize = rows > 0 ? logits.length / rows : (this.vocabSize ?? 0);
+    const vocabSize = rows > 0 && logits ? logits.length / rows : (this.vocabSize ?? 0);
+    const returned = request.logits && logits ? logits : new Float32Array(0);
     const reply: DecoderStepReply = {
-      logits,
+      sampled,
+      logits: returned,
       vocabSize,
+      sampleMs,
       passes: reports,
       workerMs: performance.now() - started,
       startedAt,
@@ -94,11 +126,20 @@ export class WorkerDecoder {
       cachedSequences: this.store.size,
       graph: this.mode,
     };
-    return { reply, transfer: [logits.buffer as ArrayBuffer] };
+    return { reply, transfer: returned.length > 0 ? [returned.buffer as ArrayBuffer] : [] };
+  }
+
+  /** A row with its tokens (the last sampled one where it sent none), its sampler registered. */
+  private resolve(r: PassRowRequest): Row {
+    if (r.sampler) this.samplers.set(r.id, new TokenSampler(r.sampler.settings, r.sampler.promptIds));
+    if (r.tokens) return r as Row;
+    const last = this.lastSampled.get(r.id);
+    if (last === undefined) throw new Error(`sequence ${r.id} sent no tokens and has sampled none on this worker`);
+    return { ...r, tokens: [last] };
   }
 
   /** One forward pass; writes the last-token logits of its rows, in request order, into the sink's buffer from row `at`. */
-  private async pass(rows: PassRowRequest[], ortApi: typeof ort, sink: (vocab: number) => Float32Array, at: number): Promise<PassReport> {
+  private async pass(rows: Row[], ortApi: typeof ort, sink: (vocab: number) => Float32Array, at: number): Promise<PassReport> {
     const { kvHeads: H, headDim: D } = this.geometry;
     const cacheStarted = performance.now();
     for (const r of rows) {

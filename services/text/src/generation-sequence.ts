@@ -1,14 +1,16 @@
 /**
  * One request's generation state, shared by every batching mode: prompt progress, KV cache,
- * sampler, incremental detokenizer, stop sequences, the events a stream has not yet taken, and
- * the compute time it was charged.
+ * incremental detokenizer, stop sequences, the events a stream has not yet taken, and the compute
+ * time it was charged. Tokens are sampled in the worker that holds the cache (its sampler is made
+ * there from {@link GenerationSequence.samplerInit}); this side takes each sampled token.
  */
 import { FinishReason, type TokenLogprob } from '@aigc/proto';
 import type { SequenceCache } from './decoder-model.js';
+import type { SamplerInit } from './decoder-protocol.js';
 import type { SamplingSettings } from './sampling-params.js';
 import { StopMatcher } from './stop-matcher.js';
 import { IncrementalDecoder, type TextTokenizer } from './text-tokenizer.js';
-import { TokenSampler } from './token-sampler.js';
+import type { SampledToken } from './token-sampler.js';
 
 /** What a stream receives: new text and the logprobs of the tokens that produced it. */
 export interface GenerationEvent {
@@ -37,10 +39,12 @@ export class GenerationSequence {
   readonly arrivedAt = performance.now();
   /** Prompt tokens already in the cache. */
   prefilled = 0;
+  /** Prompt tokens sent to the worker, including steps not yet answered. */
+  plannedPrefill = 0;
+  /** Tokens that will have been sampled once every step sent so far is answered. */
+  plannedTokens = 0;
   /** Its KV cache in the worker; created at its first forward pass. */
   cache: SequenceCache | undefined;
-  /** Sampled token waiting to be fed in the next decode step. */
-  nextInput: number | undefined;
   readonly generatedIds: number[] = [];
   finishReason: FinishReason | undefined;
   /** Milliseconds of model compute charged to this request (its share of each step it was in). */
@@ -49,7 +53,6 @@ export class GenerationSequence {
   readonly events: GenerationEvent[] = [];
   /** Called whenever events or the finish reason change. */
   onProgress: (() => void) | undefined;
-  private readonly sampler: TokenSampler;
   private readonly decoder: IncrementalDecoder;
   private readonly stops: StopMatcher;
   private readonly eos: Set<number>;
@@ -60,7 +63,6 @@ export class GenerationSequence {
     this.priority = init.priority;
     this.maxNewTokens = init.maxNewTokens;
     this.eos = new Set(init.eosTokenIds);
-    this.sampler = new TokenSampler(init.settings, init.promptIds);
     this.decoder = new IncrementalDecoder(tokenizer);
     this.stops = new StopMatcher(init.settings.stop);
   }
@@ -74,14 +76,19 @@ export class GenerationSequence {
     return this.finishReason !== undefined;
   }
 
+  /** What the worker needs to sample this sequence's tokens. */
+  samplerInit(): SamplerInit {
+    return { settings: this.settings, promptIds: this.promptIds };
+  }
+
   /** Tokens this sequence will hold in the KV cache at most. */
   get reservedTokens(): number {
     return this.promptIds.length + this.maxNewTokens;
   }
 
-  /** Samples the next token from the logits after the sequence's last fed token. */
-  accept(logits: Float32Array): void {
-    const picked = this.sampler.sample(logits);
+  /** Takes the token sampled after the sequence's last fed token (ignored once finished). */
+  accept(picked: SampledToken): void {
+    if (this.finished) return;
     this.generatedIds.push(picked.id);
     const logprobs: TokenLogprob[] = [];
     if (this.settings.logprobs !== undefined) {
@@ -106,7 +113,6 @@ export class GenerationSequence {
       this.emit(text + rest.text + (rest.stopped ? '' : this.stops.flush()), logprobs);
       return this.finish(rest.stopped ? FinishReason.FINISH_REASON_STOP : FinishReason.FINISH_REASON_LENGTH);
     }
-    this.nextInput = picked.id;
     this.emit(text, logprobs);
   }
 
@@ -128,7 +134,6 @@ export class GenerationSequence {
 
   private finish(reason: FinishReason): void {
     this.finishReason = reason;
-    this.nextInput = undefined;
     this.onProgress?.();
   }
 }

@@ -5,7 +5,7 @@
  * leave the decode batch, but nobody joins it. `maxBatchSize: 1` is no batching at all.
  */
 import { DynamicBatcher, type BatcherObserver, type Logger, type QueuePolicy } from '@aigc/serving';
-import type { DecoderModel } from './decoder-model.js';
+import type { DecoderModel, StepResult, StepRow } from './decoder-model.js';
 import type { GenerationSequence } from './generation-sequence.js';
 import type { RunSequenceOptions } from './continuous-batcher.js';
 
@@ -68,34 +68,49 @@ export class RequestBatcher {
     return this.batcher.drain();
   }
 
+  /**
+   * Prefill of every prompt at once, padded to the longest, then decode steps until the last row
+   * finishes. Steps are pipelined as in the continuous batcher (the next step is sent before the
+   * last one is read; a row that finished at step k runs once more in step k+1, dropped), so the
+   * two differ only in who may join a running batch.
+   */
   private async runBatch(jobs: Job[]): Promise<GenerationSequence[]> {
-    const live = () => jobs.filter((j) => !j.seq.finished && !j.signal?.aborted).map((j) => j.seq);
+    const going = (s: GenerationSequence, j: Job) => !s.finished && !j.signal?.aborted;
     try {
-      // Prefill: every prompt at once, padded to the longest.
-      const first = live();
-      if (first.length > 0) {
-        const { logits, computeMs } = await this.model.step([first.map((s) => ({ cache: (s.cache ??= this.model.createCache()), tokens: s.promptIds }))]);
-        this.forwardPasses++;
-        const total = first.reduce((n, s) => n + s.promptIds.length, 0);
-        first.forEach((s, i) => {
-          s.prefilled = s.promptIds.length;
-          s.computeMs += (computeMs[0]! * s.promptIds.length) / total;
-          s.accept(logits[0]![i]!);
-          if (s.finished) this.model.release(s.cache);
+      let rows = jobs.filter((j) => going(j.seq, j));
+      if (rows.length === 0) return jobs.map((j) => j.seq);
+      let tokens = rows.map((j) => j.seq.promptIds.length);
+      let inFlight = this.send(rows.map(({ seq }) => ({ cache: (seq.cache ??= this.model.createCache()), tokens: seq.promptIds, sample: true, sampler: seq.samplerInit() })), rows);
+      for (;;) {
+        // The next step: rows that have not finished (as far as is known) and have tokens left.
+        const next = rows.filter((j) => going(j.seq, j) && j.seq.plannedTokens < j.seq.maxNewTokens);
+        const nextStep = next.length > 0 ? this.send(next.map(({ seq }) => ({ cache: seq.cache!, sample: true })), next) : undefined;
+        const { sampled, computeMs } = await inFlight;
+        const total = tokens.reduce((n, t) => n + t, 0);
+        rows.forEach(({ seq }, i) => {
+          if (seq.finished || seq.cache!.instance < 0) return;
+          seq.prefilled = seq.promptIds.length;
+          seq.computeMs += (computeMs[0]! * tokens[i]!) / total;
+          seq.accept(sampled[0]![i]!);
+          if (seq.finished) this.model.release(seq.cache);
         });
-      }
-      for (let rows = live(); rows.length > 0; rows = live()) {
-        const { logits, computeMs } = await this.model.step([rows.map((s) => ({ cache: s.cache!, tokens: [s.nextInput!] }))]);
-        this.forwardPasses++;
-        rows.forEach((s, i) => {
-          s.computeMs += computeMs[0]! / rows.length;
-          s.accept(logits[0]![i]!);
-          if (s.finished) this.model.release(s.cache);
-        });
+        if (!nextStep) break;
+        inFlight = nextStep;
+        rows = next;
+        tokens = next.map(() => 1);
       }
       return jobs.map((j) => j.seq);
     } finally {
       for (const j of jobs) this.model.release(j.seq.cache);
     }
+  }
+
+  /** Sends one pass over `rows` (each of which samples); its failure is read when it is awaited. */
+  private send(rows: StepRow[], jobs: Job[]): Promise<StepResult> {
+    for (const { seq } of jobs) seq.plannedTokens++;
+    this.forwardPasses++;
+    const step = this.model.step([rows], { pipeline: true });
+    step.catch(() => undefined);
+    return step;
   }
 }
