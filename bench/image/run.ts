@@ -13,6 +13,7 @@ import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import ort from 'onnxruntime-node';
 import { DenoisingLoop, DiffusionModel, type BatchingMode, type ImageJob } from '@aigc/image';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -93,6 +94,45 @@ async function phase(model: DiffusionModel, mode: BatchingMode, rate: number): P
 }
 
 const f = (x: number, d = 1) => x.toFixed(d);
+
+/**
+ * The denoiser alone: its ONNX session run back to back on this thread (same intra-op threads),
+ * no serving, at each row count; rows/s, the best of three 0.5 s windows with the sizes
+ * interleaved. Its ratios bound what any batching of denoiser calls can gain on this machine.
+ */
+async function denoiserCeiling(rowCounts: number[]): Promise<Map<number, number>> {
+  const dir = `${ROOT}models/shapes-diffusion/unet/`;
+  const config = JSON.parse(readFileSync(`${dir}config.json`, 'utf8')) as { sample_size: number; in_channels: number; cross_attention_dim: number };
+  const session = await ort.InferenceSession.create(`${dir}model.onnx`, { intraOpNumThreads: THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const tokens = session.inputMetadata.find((m) => m.name === 'encoder_hidden_states');
+  const length = tokens?.isTensor && typeof tokens.shape[1] === 'number' ? tokens.shape[1] : 16;
+  const random = rng(7);
+  const out = new Map<number, number>();
+  for (let round = 0; round < 3; round++) {
+    for (const b of rowCounts) {
+      const size = config.sample_size;
+      const floats = (n: number) => Float32Array.from({ length: n }, () => random() * 2 - 1);
+      const feeds = {
+        sample: new ort.Tensor('float32', floats(b * config.in_channels * size * size), [b, config.in_channels, size, size]),
+        timestep: new ort.Tensor('float32', new Float32Array(b).fill(500), [b]),
+        encoder_hidden_states: new ort.Tensor('float32', floats(b * length * config.cross_attention_dim), [b, length, config.cross_attention_dim]),
+      };
+      for (let i = 0; i < 3; i++) await session.run(feeds);
+      const t0 = performance.now();
+      let runs = 0;
+      while (performance.now() - t0 < 500) {
+        await session.run(feeds);
+        runs++;
+      }
+      out.set(b, Math.max(out.get(b) ?? 0, (runs * b * 1000) / (performance.now() - t0)));
+    }
+  }
+  await session.release();
+  return out;
+}
+
+const ROW_COUNTS = [1, 2, 4, 8, 16, 32].filter((n) => n <= MAX_ROWS);
+const ceiling = await denoiserCeiling(ROW_COUNTS);
 const model = await DiffusionModel.open(`${ROOT}models/shapes-diffusion`, 'shapes-diffusion', { intraOpThreads: THREADS });
 const started = performance.now();
 // Warm-up so the first mode does not pay session start-up.
@@ -134,6 +174,17 @@ const lines = [
   ...results.map((r) => `| ${r.mode} | ${r.rate} | ${f(r.imagesPerSecond, 2)} | ${f(r.p50, 0)} | ${f(r.p95, 0)} | ${f(r.cpuMsPerImage, 0)} | ${r.calls} | ${f(r.meanRows)} |`),
   '',
   `At ${top} req/s (saturation: the offered load exceeds every mode's capacity): step-level / per-request = ${f(at('step').imagesPerSecond / at('request').imagesPerSecond, 2)}x images/s (${f(at('request').cpuMsPerImage / at('step').cpuMsPerImage, 2)}x by CPU time per image), step-level / none = ${f(at('step').imagesPerSecond / at('none').imagesPerSecond, 2)}x images/s (${f(at('none').cpuMsPerImage / at('step').cpuMsPerImage, 2)}x by CPU time).`,
+  '',
+  '## The denoiser alone (raw ONNX Runtime ceiling)',
+  '',
+  `The denoiser's session run back to back on the main thread with ${THREADS} intra-op thread(s), no serving: denoiser rows per second at each call size (best of three 0.5 s windows).`,
+  '',
+  `| rows per call | ${ROW_COUNTS.join(' | ')} |`,
+  `| --- | ${ROW_COUNTS.map(() => '---').join(' | ')} |`,
+  `| rows/s | ${ROW_COUNTS.map((n) => f(ceiling.get(n)!, 0)).join(' | ')} |`,
+  `| vs 2 rows per call | ${ROW_COUNTS.map((n) => `${f(ceiling.get(n)! / ceiling.get(2)!, 2)}x`).join(' | ')} |`,
+  '',
+  `Per-request batching calls the denoiser with 2 rows (the guidance pair); step-level batching's calls held ${f(at('step').meanRows)} rows on average at saturation. Calls of ${MAX_ROWS} rows, the most a step may hold, do ${f(ceiling.get(MAX_ROWS)! / ceiling.get(2)!, 2)}x the rows/s of 2-row calls here: with the denoiser most of each image's cost, no way of forming calls can make step-level batching more than about that much faster than per-request batching on this machine.`,
   '',
 ];
 writeFileSync(OUT, lines.join('\n'));
