@@ -113,7 +113,7 @@ async function capacity(jobs: Job[]): Promise<number> {
   return sample.length / seconds;
 }
 
-const BREAKDOWN = ['steps', 'passes', 'rows per pass', 'attended positions per row', 'session.run (prefill)', 'cache', 'worker other (sampling)', 'worker idle'];
+const BREAKDOWN = ['steps', 'passes', 'rows per pass', 'attended positions per row', 'session.run (prefill)', 'cache (MB copied)', 'worker other (sampling)', 'worker idle'];
 
 /** A run's time split (see the table in the results), as table cells. */
 function breakdown(seconds: number, st: DecoderStats): string[] {
@@ -125,7 +125,7 @@ function breakdown(seconds: number, st: DecoderStats): string[] {
     (st.rows / st.passes).toFixed(1),
     (st.attendedSlots / st.rows).toFixed(0),
     `${s(st.sessionMs)} (${s(st.prefillSessionMs)})`,
-    s(st.cacheMs),
+    `${s(st.cacheMs)} (${((st.copiedFloats * 4) / 2 ** 20).toFixed(0)})`,
     `${s(st.workerOtherMs)} (${s(st.sampleMs)})`,
     // With several sessions the worker columns add up time spent in parallel: no remainder.
     INSTANCES === 1 ? s(idle) : '-',
@@ -200,7 +200,7 @@ ${table.join('\n')}
 
 Continuous vs request-level: ${f(ratio, 2)}x output tokens/s, TTFT p95 ${f(byMode.continuous?.ttft95 ?? NaN)} vs ${f(byMode.request?.ttft95 ?? NaN)} ms.
 
-Where the time went, all rounds (seconds, except counts). session.run is the worker's \`session.run\` (the part in prefill passes in brackets); cache is the worker's KV-cache work (rows moved between passes' blocks, blocks re-laid when their capacity changes, new keys and values appended); worker other is the rest of the worker's step (feeds, logits rows, and sampling, in brackets); worker idle is the rest of the run, when the worker had no step to run: waiting for arrivals, or for the main thread (scheduling, detokenizing, streams) and the message between threads. Steps are pipelined (the next is sent before the last is read), so the main thread's work overlaps the worker's.
+Where the time went, all rounds (seconds, except counts). session.run is the worker's \`session.run\` (the part in prefill passes in brackets); cache is the worker's KV-cache work (rows moved between passes' blocks, blocks re-laid when their capacity changes, new keys and values appended; in brackets the MB those moves and re-layouts copied); worker other is the rest of the worker's step (feeds, logits rows, and sampling, in brackets); worker idle is the rest of the run, when the worker had no step to run: waiting for arrivals, or for the main thread (scheduling, detokenizing, streams) and the message between threads. Steps are pipelined (the next is sent before the last is read), so the main thread's work overlaps the worker's.
 
 | mode | run | ${BREAKDOWN.join(' | ')} |
 | --- | --- | ${BREAKDOWN.map(() => '---').join(' | ')} |

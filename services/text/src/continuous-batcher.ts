@@ -134,6 +134,9 @@ export class ContinuousBatcher {
 
   /** Plans a step over `seqs` as they will be after the step in flight, and sends it; undefined when there is nothing to run. */
   private send(seqs: GenerationSequence[]): InFlight | undefined {
+    // A sequence whose last token is already in flight needs its cache no more: the worker drops
+    // it before this step, so its row does not sit among this step's rows.
+    for (const s of seqs) if (s.cache && s.plannedTokens >= s.maxNewTokens) this.model.retire(s.cache);
     let budget = this.options.maxStepTokens;
     const decoding: GenerationSequence[] = [];
     const prefilling: GenerationSequence[] = [];

@@ -24,6 +24,8 @@ export interface SequenceCache {
   instance: number;
   /** Positions cached once every step sent so far has run. */
   length: number;
+  /** Freed in the worker ahead of the sequence's end ({@link DecoderModel.retire}). */
+  retired?: boolean;
 }
 
 /** One sequence's share of a pass. */
@@ -127,10 +129,22 @@ export class DecoderModel {
   /** Frees a sequence's cache; the worker drops it before its next step. */
   release(cache: SequenceCache | undefined): void {
     if (!cache || cache.instance < 0) return;
-    this.live[cache.instance]!--;
-    this.released[cache.instance]!.push(cache.id);
+    this.retire(cache);
     cache.instance = -1;
     cache.length = 0;
+  }
+
+  /**
+   * Frees a cache in its worker with the next step sent, while this side still reads the steps
+   * already in flight for it: for a sequence whose every pass has been sent (its last token is in
+   * flight). Its row then leaves the worker's block before the next pass, instead of sitting
+   * among that pass's rows (which would have to be moved past it).
+   */
+  retire(cache: SequenceCache): void {
+    if (cache.retired || cache.instance < 0) return;
+    cache.retired = true;
+    this.live[cache.instance]!--;
+    this.released[cache.instance]!.push(cache.id);
     // Normally the next step carries it; when none comes soon, a step with no passes does.
     this.releaseTimer ??= setTimeout(() => {
       this.releaseTimer = undefined;

@@ -83,6 +83,8 @@ export class RequestBatcher {
       let inFlight = this.send(rows.map(({ seq }) => ({ cache: (seq.cache ??= this.model.createCache()), tokens: seq.promptIds, sample: true, sampler: seq.samplerInit() })), rows);
       for (;;) {
         // The next step: rows that have not finished (as far as is known) and have tokens left.
+        // One whose last token is in flight has its cache dropped before the next step.
+        for (const { seq } of rows) if (seq.plannedTokens >= seq.maxNewTokens) this.model.retire(seq.cache!);
         const next = rows.filter((j) => going(j.seq, j) && j.seq.plannedTokens < j.seq.maxNewTokens);
         const nextStep = next.length > 0 ? this.send(next.map(({ seq }) => ({ cache: seq.cache!, sample: true })), next) : undefined;
         const { sampled, computeMs } = await inFlight;
