@@ -186,7 +186,7 @@ async function main() {
   const md = `# Text generation benchmark
 
 Command: \`npx tsx bench/text/run.ts${args.length ? ' ' + args.join(' ') : ''}\` (from the repository root).
-Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; the machine was shared with other work while it ran (load average ${loadBefore.map((l) => l.toFixed(2)).join(', ')} before the modes ran, ${loadAfter.map((l) => l.toFixed(2)).join(', ')} after). Whole run: ${Math.round((Date.now() - started) / 1000)} s.
+Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; load average ${loadBefore.map((l) => l.toFixed(2)).join(', ')} before the modes ran, ${loadAfter.map((l) => l.toFixed(2)).join(', ')} after (about 1-1.6 is this benchmark alone; more means other work shared the machine). Whole run: ${Math.round((Date.now() - started) / 1000)} s.
 
 Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (1 intra-op thread each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
 Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (3x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift).
