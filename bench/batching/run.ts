@@ -15,6 +15,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { createExecutor, parseModelConfig, ServedModel, tensor, type BatcherObserver, type OnnxExecutor, type TensorMap } from '@aigc/serving';
+import { rowsPerSecond } from '../lib/raw-rate.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -58,14 +59,7 @@ async function openRaw(): Promise<{ measure(batchSizes: number[]): Promise<Map<n
       for (const b of batchSizes) {
         const ids = randomIds(b).input_ids!;
         const feeds = { input_ids: new ort.Tensor('int64', ids.data as BigInt64Array, [b, SEQ]), attention_mask: new ort.Tensor('int64', new BigInt64Array(b * SEQ).fill(1n), [b, SEQ]) };
-        for (let i = 0; i < 3; i++) await session.run(feeds);
-        const t0 = performance.now();
-        let runs = 0;
-        while (performance.now() - t0 < 500) {
-          await session.run(feeds);
-          runs++;
-        }
-        out.set(b, Math.max(out.get(b) ?? 0, (runs * b * 1000) / (performance.now() - t0)));
+        out.set(b, Math.max(out.get(b) ?? 0, await rowsPerSecond(() => session.run(feeds), b)));
       }
     }
     return out;

@@ -15,6 +15,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { DenoisingLoop, DiffusionModel, type BatchingMode, type ImageJob } from '@aigc/image';
+import { rowsPerSecond } from '../lib/raw-rate.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -117,14 +118,7 @@ async function denoiserCeiling(rowCounts: number[]): Promise<Map<number, number>
         timestep: new ort.Tensor('float32', new Float32Array(b).fill(500), [b]),
         encoder_hidden_states: new ort.Tensor('float32', floats(b * length * config.cross_attention_dim), [b, length, config.cross_attention_dim]),
       };
-      for (let i = 0; i < 3; i++) await session.run(feeds);
-      const t0 = performance.now();
-      let runs = 0;
-      while (performance.now() - t0 < 500) {
-        await session.run(feeds);
-        runs++;
-      }
-      out.set(b, Math.max(out.get(b) ?? 0, (runs * b * 1000) / (performance.now() - t0)));
+      out.set(b, Math.max(out.get(b) ?? 0, await rowsPerSecond(() => session.run(feeds), b)));
     }
   }
   await session.release();
