@@ -115,6 +115,43 @@ export const handlers = {
     expect(await add(0, 0)).toEqual([7, 0]);
   });
 
+  it('hands pipelined calls to a busy worker, up to the pipeline depth, and runs them one at a time in order', async () => {
+    // Each call spins the model for a while and returns the log of calls entering and leaving.
+    const dir = mkdtempSync(join(tmpdir(), 'executor-extension-'));
+    const path = join(dir, 'log.mjs');
+    writeFileSync(
+      path,
+      `const log = [];
+export const handlers = {
+  async spin({ name, iters }, { session, ort }) {
+    log.push('start ' + name);
+    await session.run({ x: new ort.Tensor('float32', new Float32Array(4), [1, 4]), iters: new ort.Tensor('int64', BigInt64Array.from([BigInt(iters)]), [1, 1]) });
+    log.push('end ' + name);
+    return { value: log.slice() };
+  },
+};
+`,
+    );
+    executor = await createExecutor({ modelPath: testModelPath('spin'), extension: path });
+    const iters = itersFor(30);
+    const call = (name: string, pipeline: boolean) => executor!.call<string[]>('spin', { name, iters }, { instance: 0, pipeline }).then((r) => r.value);
+    const a = call('a', true);
+    // A call for any instance waits for an idle one, without holding back the pipelined call behind it.
+    const u = executor.call<string[]>('spin', { name: 'u', iters }).then((r) => r.value);
+    const b = call('b', true);
+    // a and b are in the worker; a third pipelined call waits for a slot, and so does a plain call.
+    expect(executor.queued).toBe(1);
+    const c = call('c', true);
+    const d = call('d', false);
+    expect(executor.queued).toBe(3);
+    expect(await a).toEqual(['start a', 'end a']);
+    expect(executor.queued).toBe(2); // c took a's slot at once; u and d wait for an idle worker
+    expect(await b).toEqual(['start a', 'end a', 'start b', 'end b']);
+    await c;
+    expect(await u).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c', 'start u', 'end u']);
+    expect((await d).slice(-2)).toEqual(['start d', 'end d']);
+  });
+
   it('opens the model bytes an extension prepares instead of the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'executor-extension-'));
     const path = join(dir, 'swap.mjs');

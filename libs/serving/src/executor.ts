@@ -301,7 +301,11 @@ export class OnnxExecutor {
       const job = this.queue[at]!;
       let instance: Instance | undefined;
       if (job.instance === undefined) {
-        if (idle.length === 0) return;
+        // Nothing idle: only a pipelined call further back may still be handed over.
+        if (idle.length === 0) {
+          at++;
+          continue;
+        }
         instance = idle.reduce((a, b) => (b.busyMs < a.busyMs ? b : a));
       } else {
         const pinned = live.find((i) => i.index === job.instance);

@@ -165,14 +165,11 @@ export class ContinuousBatcher {
         })),
       );
     }
-    for (const [k, pass] of passes.entries()) {
-      pass.seqs.forEach((s, i) => {
-        if (k < passes.length - (chunks.length > 0 ? 1 : 0)) s.plannedTokens++;
-        else {
-          s.plannedPrefill += pass.tokens[i]!;
-          if (rows[k]![i]!.sample) s.plannedTokens++;
-        }
-      });
+    // What the sequences will have once this step has run, for planning the next one.
+    for (const s of decoding) s.plannedTokens++;
+    for (const { seq, length } of chunks) {
+      seq.plannedPrefill += length;
+      if (seq.plannedPrefill === seq.promptIds.length) seq.plannedTokens++;
     }
     const size = rows.reduce((n, p) => n + p.length, 0);
     const tokens = passes.reduce((n, p) => n + p.tokens.reduce((m, t) => m + t, 0), 0);
