@@ -75,9 +75,9 @@ export class RequestBatcher {
    * two differ only in who may join a running batch.
    */
   private async runBatch(jobs: Job[]): Promise<GenerationSequence[]> {
-    const going = (s: GenerationSequence, j: Job) => !s.finished && !j.signal?.aborted;
+    const going = (j: Job) => !j.seq.finished && !j.signal?.aborted;
     try {
-      let rows = jobs.filter((j) => going(j.seq, j));
+      let rows = jobs.filter(going);
       if (rows.length === 0) return jobs.map((j) => j.seq);
       let tokens = rows.map((j) => j.seq.promptIds.length);
       let inFlight = this.send(rows.map(({ seq }) => ({ cache: (seq.cache ??= this.model.createCache()), tokens: seq.promptIds, sample: true, sampler: seq.samplerInit() })), rows);
@@ -85,7 +85,7 @@ export class RequestBatcher {
         // The next step: rows that have not finished (as far as is known) and have tokens left.
         // One whose last token is in flight has its cache dropped before the next step.
         for (const { seq } of rows) if (seq.plannedTokens >= seq.maxNewTokens) this.model.retire(seq.cache!);
-        const next = rows.filter((j) => going(j.seq, j) && j.seq.plannedTokens < j.seq.maxNewTokens);
+        const next = rows.filter((j) => going(j) && j.seq.plannedTokens < j.seq.maxNewTokens);
         const nextStep = next.length > 0 ? this.send(next.map(({ seq }) => ({ cache: seq.cache!, sample: true })), next) : undefined;
         const { sampled, computeMs } = await inFlight;
         const total = tokens.reduce((n, t) => n + t, 0);
