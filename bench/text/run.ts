@@ -8,9 +8,11 @@
  * End-of-sequence is disabled so every request generates exactly its max_tokens and the three
  * modes do identical work. bench/text/step-profile.ts times single decode steps.
  *
- *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--instances 1] [--out bench/text/RESULTS.md]
+ *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--instances 1] [--max-active 16]
+ *                             [--modes continuous,request,none] [--out bench/text/RESULTS.md]
  *
  * --rate 0 picks 3x the measured one-at-a-time capacity, a load where batching matters.
+ * --max-active is both the continuous batcher's most active sequences and request-level's max batch.
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ const REQUESTS = Number(arg('--requests', '120'));
 const ROUNDS = Number(arg('--rounds', '2'));
 const OUT = arg('--out', `${ROOT}bench/text/RESULTS.md`);
 const SLO = { ttftMs: Number(arg('--slo-ttft-ms', '1000')), tpotMs: Number(arg('--slo-tpot-ms', '100')) };
-const MAX_ACTIVE = 16;
+const MAX_ACTIVE = Number(arg('--max-active', '16'));
 const INSTANCES = Number(arg('--instances', '1'));
 
 /** Deterministic PRNG so every mode replays the same trace. */
