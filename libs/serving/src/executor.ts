@@ -250,8 +250,8 @@ export class OnnxExecutor {
   private onReply(instance: Instance, reply: WorkerReply): void {
     if (reply.kind !== 'result' && reply.kind !== 'returned' && reply.kind !== 'failed') return;
     const job = instance.jobs.find((j) => j.id === reply.id);
-    if (job) this.finish(instance, job);
     if (job) {
+      this.finish(instance, job);
       if (reply.kind === 'result') this.settle(job, () => job.resolve({ outputs: reply.outputs, computeMs: reply.computeMs }));
       else if (reply.kind === 'returned') this.settle(job, () => job.resolve({ value: reply.value, computeMs: reply.computeMs }));
       else this.settle(job, () => job.reject(new ServiceError(Status.INTERNAL, 'inference failed', { cause: new Error(reply.message) })));
