@@ -7,26 +7,20 @@
  */
 import { createExecutor } from '@aigc/serving';
 import { fileURLToPath } from 'node:url';
-import { DECODER_EXTENSION, DecoderModel, type SequenceCache } from '../../services/text/src/decoder-model.js';
+import { DECODER_EXTENSION, DecoderModel } from '../../services/text/src/decoder-model.js';
 import { readModelSpec } from '../../services/text/src/model-spec.js';
+import { prefilledCaches } from './caches.js';
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const spec = readModelSpec(`${ROOT}models`, 'fortunes-gpt');
 const executor = await createExecutor({ modelPath: spec.modelPath, name: spec.name, extension: DECODER_EXTENSION });
 const model = new DecoderModel(executor, spec.name);
 const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-async function prefilled(n: number, past: number): Promise<SequenceCache[]> {
-  const caches = Array.from({ length: n }, () => model.createCache());
-  for (let done = 0; done < past; done += 30) {
-    const chunk = Math.min(30, past - done);
-    await model.step([caches.map((cache) => ({ cache, tokens: Array.from({ length: chunk }, (_, j) => 10 + ((done + j) % 50)) }))]);
-  }
-  return caches;
-}
 const out: string[] = [];
 for (const past of [16, 48, 112, 176, 232]) {
   const line: string[] = [];
   for (const B of [1, 2, 4, 8, 16]) {
-    const caches = await prefilled(B, past);
+    const caches = await prefilledCaches(model, B, past);
     const xs: number[] = [];
     for (let i = 0; i < 15; i++) {
       const before = model.stats.sessionMs;

@@ -9,8 +9,9 @@
  */
 import { createExecutor } from '@aigc/serving';
 import { fileURLToPath } from 'node:url';
-import { DECODER_EXTENSION, DecoderModel, type DecoderStats, type SequenceCache } from '../../services/text/src/decoder-model.js';
+import { DECODER_EXTENSION, DecoderModel, type DecoderStats } from '../../services/text/src/decoder-model.js';
 import { readModelSpec } from '../../services/text/src/model-spec.js';
+import { prefilledCaches } from './caches.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -27,20 +28,10 @@ const model = new DecoderModel(executor, spec.name);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const snapshot = (): DecoderStats => ({ ...model.stats });
 
-/** Caches of `n` sequences prefilled to PAST positions (chunks of 30). */
-async function prefilled(n: number): Promise<SequenceCache[]> {
-  const caches = Array.from({ length: n }, () => model.createCache());
-  for (let done = 0; done < PAST; done += 30) {
-    const chunk = Math.min(30, PAST - done);
-    await model.step([caches.map((cache) => ({ cache, tokens: Array.from({ length: chunk }, (_, j) => 10 + ((done + j) % 50)) }))]);
-  }
-  return caches;
-}
-
 const rows: string[] = [];
 for (const B of [1, 4, 16]) {
   for (const mode of B === 1 ? ['steady'] : ['steady', 'churn']) {
-    const caches = await prefilled(mode === 'churn' ? B + 1 : B);
+    const caches = await prefilledCaches(model, mode === 'churn' ? B + 1 : B, PAST);
     const parts: Record<string, number[]> = { wall: [], session: [], cache: [], workerOther: [], transfer: [], main: [] };
     for (let i = 0; i < STEPS; i++) {
       // churn: leave out a different sequence each step, so one row leaves and one joins.
