@@ -29,7 +29,7 @@ let prepared: Omit<DecoderGraph, 'model'> | undefined;
 /** Rewrites the graph for a cache kept here; keeps the model as it is when the graph differs. */
 export function prepareModel(model: Uint8Array): Uint8Array | undefined {
   const graph = prepareDecoderGraph(model);
-  prepared = graph && { newKv: graph.newKv, concatFree: graph.concatFree };
+  prepared = graph && { newKv: graph.newKv, concatFree: graph.concatFree, lastLogitsOnly: graph.lastLogitsOnly };
   return graph?.model;
 }
 
@@ -190,10 +190,12 @@ export class WorkerDecoder {
     cacheMs += performance.now() - appendStarted;
     const all = out.logits!.data as Float32Array;
     const V = out.logits!.dims[2]!;
+    // Every new position's logits, or (a rewritten graph) only the last one's.
+    const logitPositions = out.logits!.dims[1]!;
     if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
     const logits = sink(V);
     layout.order.forEach((i, b) => {
-      const from = (b * T + tokensPerRow[b]! - 1) * V;
+      const from = (logitPositions === 1 ? b : b * T + tokensPerRow[b]! - 1) * V;
       logits.set(all.subarray(from, from + V), (at + i) * V);
     });
     return { sessionMs, cacheMs, capacity: cap, width: T };
