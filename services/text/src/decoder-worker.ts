@@ -164,6 +164,9 @@ export class WorkerDecoder {
       const n = layout.lengths[b]!;
       const t = r.tokens.length;
       tokensPerRow.push(t);
+      // A row shorter than the pass is padded with its last token at its last position, the padding
+      // masked as keys: the pass's last position then computes exactly what the row's last token
+      // does, which a graph giving only the last position's logits relies on (decoder-graph.ts).
       for (let j = 0; j < T; j++) {
         ids[b * T + j] = BigInt(r.tokens[Math.min(j, t - 1)]!);
         positions[b * T + j] = BigInt(n + Math.min(j, t - 1));
