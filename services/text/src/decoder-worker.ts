@@ -29,8 +29,10 @@ let prepared: Omit<DecoderGraph, 'model'> | undefined;
 /** Rewrites the graph for a cache kept here; keeps the model as it is when the graph differs. */
 export function prepareModel(model: Uint8Array): Uint8Array | undefined {
   const graph = prepareDecoderGraph(model);
-  prepared = graph && { newKv: graph.newKv, concatFree: graph.concatFree, lastLogitsOnly: graph.lastLogitsOnly };
-  return graph?.model;
+  if (!graph) return (prepared = undefined);
+  const { model: rewritten, ...how } = graph;
+  prepared = how;
+  return rewritten;
 }
 
 /** Steps of one session over the caches it holds; `graph` says how the model was rewritten. */
@@ -97,11 +99,11 @@ export class WorkerDecoder {
       const resolved = pass.map((r) => this.resolve(r));
       reports.push(await this.pass(resolved, ortApi, sink, at));
       const sampleStarted = performance.now();
+      const V = logits!.length / rows;
       resolved.forEach((r, i) => {
         if (!r.sample) return;
         const sampler = this.samplers.get(r.id);
         if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
-        const V = logits!.length / rows;
         const row = logits!.subarray((at + i) * V, (at + i + 1) * V);
         // Penalties work in place: on a copy when the logits go back as the model gave them.
         const picked = sampler.sample(request.logits ? row.slice() : row);
