@@ -241,6 +241,19 @@ describe('continuous batching', () => {
   });
 });
 
+describe('request-level batching', () => {
+  it('forms batches in arrival order whose padded KV reservation (rows x longest prompt + max_tokens) fits the budget', async () => {
+    const sizes: number[] = [];
+    const g = await open({ batching: 'request', scheduler: { maxActive: 8, kvCacheTokens: 100 }, maxQueueDelayMs: 50, observer: { batchStarted: (b) => sizes.push(b.size) } });
+    // 3 prompt tokens each: the long one reserves 43 positions, the short ones 13.
+    const seqs = [g.generator.prepare('the quick', greedy(40), 2), ...[0, 1, 2, 3].map(() => g.generator.prepare('the quick', greedy(10), 2))];
+    await Promise.all(seqs.map((s) => collect(g, s)));
+    // 2 x 43 fits 100 and 3 x 43 does not; the three short ones left take 3 x 13.
+    expect(sizes).toEqual([2, 3]);
+    expect(seqs.map((s) => s.generatedIds.length)).toEqual([40, 10, 10, 10, 10]);
+  });
+});
+
 describe('decodePasses', () => {
   const seqs = (lengths: number[]) => lengths.map((length, i) => ({ cache: { id: i, instance: 0, length }, arrivedAt: i }) as unknown as GenerationSequence);
   const lengths = (passes: GenerationSequence[][]) => passes.map((p) => p.map((s) => s.cache!.length));

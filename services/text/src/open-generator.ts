@@ -73,6 +73,7 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
         ? new ContinuousBatcher(model, { ...scheduler, priorityLevels, queuePolicy: queuePolicies, logger: options.logger, observer: options.observer })
         : new RequestBatcher(model, {
             maxBatchSize: mode === 'none' ? 1 : scheduler.maxActive,
+            kvCacheTokens: scheduler.kvCacheTokens,
             maxConcurrentBatches: executor.instanceCount,
             maxQueueDelayMs: options.maxQueueDelayMs ?? spec.serving.batching.maxQueueDelayMs,
             priorityLevels,

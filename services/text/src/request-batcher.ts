@@ -3,6 +3,10 @@
  * (bench/text): libs/serving's DynamicBatcher groups waiting requests, and a batch runs prefill
  * and decoding to the end of its longest member before the next batch may start. Finished rows
  * leave the decode batch, but nobody joins it. `maxBatchSize: 1` is no batching at all.
+ *
+ * A batch's rows share one KV-cache block as wide as its longest row, so a batch holds rows x the
+ * longest (prompt + max_tokens) of its members; `kvCacheTokens` bounds that (the dynamic batcher's
+ * `padded` cost), the same memory budget the continuous batcher admits against.
  */
 import { DynamicBatcher, type BatcherObserver, type Logger, type QueuePolicy } from '@aigc/serving';
 import type { DecoderModel, StepResult, StepRow } from './decoder-model.js';
@@ -12,6 +16,8 @@ import type { RunSequenceOptions } from './continuous-batcher.js';
 /** Options of a {@link RequestBatcher}. */
 export interface RequestBatcherOptions {
   maxBatchSize: number;
+  /** KV-cache tokens a batch may hold, padded (rows x longest reservation); unbounded when absent. */
+  kvCacheTokens?: number;
   /** Batches running at once (the executor's instance count). */
   maxConcurrentBatches?: number;
   /** Longest the oldest request waits for a batch to fill. */
@@ -42,6 +48,8 @@ export class RequestBatcher {
       name: `generate ${model.name}`,
       runBatch: (jobs) => this.runBatch(jobs),
       maxBatchSize: options.maxBatchSize,
+      maxBatchCost: options.kvCacheTokens,
+      costMode: 'padded',
       maxConcurrentBatches: options.maxConcurrentBatches,
       maxQueueDelayMs: options.maxQueueDelayMs,
       priorityLevels: options.priorityLevels,
@@ -58,7 +66,7 @@ export class RequestBatcher {
 
   /** Queues `seq`; resolves when its batch has generated it to the end. */
   run(seq: GenerationSequence, options: RunSequenceOptions = {}): Promise<GenerationSequence> {
-    return this.batcher.submit({ seq, signal: options.signal }, { priority: Math.min(seq.priority, this.options.priorityLevels), signal: options.signal, deadline: options.deadline });
+    return this.batcher.submit({ seq, signal: options.signal }, { priority: Math.min(seq.priority, this.options.priorityLevels), cost: seq.reservedTokens, signal: options.signal, deadline: options.deadline });
   }
 
   /** Request-level batches have no backpressure pause. */
