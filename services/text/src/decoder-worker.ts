@@ -88,33 +88,36 @@ export class WorkerDecoder {
       this.lastSampled.delete(id);
     }
     const rows = request.passes.reduce((n, p) => n + p.length, 0);
-    let logits: Float32Array | undefined;
-    // Each row's last-position logits, made once the vocabulary size is known (from the graph, else the first pass).
-    const sink = (vocab: number) => (logits ??= new Float32Array(rows * vocab));
+    // Each row's last-position logits go back only when asked for; sampling reads the session's output.
+    let returned: Float32Array | undefined;
+    let vocabSize = this.vocabSize ?? 0;
     const sampled: (SampledToken | null)[] = new Array<SampledToken | null>(rows).fill(null);
     let at = 0;
     let sampleMs = 0;
     const reports: PassReport[] = [];
     for (const pass of request.passes) {
       const resolved = pass.map((r) => this.resolve(r));
-      reports.push(await this.pass(resolved, ortApi, sink, at));
+      const { report, logits } = await this.pass(resolved, ortApi);
+      reports.push(report);
+      vocabSize = logits.vocab;
+      if (request.logits) {
+        returned ??= new Float32Array(rows * vocabSize);
+        resolved.forEach((_, i) => returned!.set(logits.row(i), (at + i) * vocabSize));
+      }
       const sampleStarted = performance.now();
-      const V = logits!.length / rows;
       resolved.forEach((r, i) => {
         if (!r.sample) return;
         const sampler = this.samplers.get(r.id);
         if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
-        const row = logits!.subarray((at + i) * V, (at + i + 1) * V);
-        // Penalties work in place: on a copy when the logits go back as the model gave them.
-        const picked = sampler.sample(request.logits ? row.slice() : row);
+        // Penalties work in place: on the copy when the logits go back as the model gave them.
+        const picked = sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits.row(i));
         sampled[at + i] = picked;
         this.lastSampled.set(r.id, picked.id);
       });
       sampleMs += performance.now() - sampleStarted;
       at += pass.length;
     }
-    const vocabSize = rows > 0 && logits ? logits.length / rows : (this.vocabSize ?? 0);
-    const returned = request.logits && logits ? logits : new Float32Array(0);
+    returned ??= new Float32Array(0);
     const reply: DecoderStepReply = {
       sampled,
       logits: returned,
@@ -140,8 +143,8 @@ export class WorkerDecoder {
     return { ...r, tokens: [last] };
   }
 
-  /** One forward pass; writes the last-token logits of its rows, in request order, into the sink's buffer from row `at`. */
-  private async pass(rows: Row[], ortApi: typeof ort, sink: (vocab: number) => Float32Array, at: number): Promise<PassReport> {
+  /** One forward pass, and the last-token logits of its rows (by request row, views of the session's output). */
+  private async pass(rows: Row[], ortApi: typeof ort): Promise<{ report: PassReport; logits: { vocab: number; row(i: number): Float32Array } }> {
     const { kvHeads: H, headDim: D } = this.geometry;
     const cacheStarted = performance.now();
     for (const r of rows) {
@@ -198,12 +201,15 @@ export class WorkerDecoder {
     // Every new position's logits, or (a rewritten graph) only the last one's.
     const logitPositions = out.logits!.dims[1]!;
     if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
-    const logits = sink(V);
-    layout.order.forEach((i, b) => {
+    // Block row b holds request row order[b].
+    const blockRow = new Array<number>(rows.length);
+    layout.order.forEach((i, b) => (blockRow[i] = b));
+    const row = (i: number) => {
+      const b = blockRow[i]!;
       const from = (logitPositions === 1 ? b : b * T + tokensPerRow[b]! - 1) * V;
-      logits.set(all.subarray(from, from + V), (at + i) * V);
-    });
-    return { sessionMs, cacheMs, capacity: cap, width: T };
+      return all.subarray(from, from + V);
+    };
+    return { report: { sessionMs, cacheMs, capacity: cap, width: T }, logits: { vocab: V, row } };
   }
 }
 
