@@ -8,11 +8,15 @@
  * End-of-sequence is disabled so every request generates exactly its max_tokens and the three
  * modes do identical work. bench/text/step-profile.ts times single decode steps.
  *
- *   npx tsx bench/text/run.ts [--requests 120] [--rate 0] [--rounds 2] [--instances 1] [--max-active 16]
+ *   npx tsx bench/text/run.ts [--requests 300] [--rate 0] [--load 6] [--rounds 2] [--instances 1] [--threads 1]
+ *                             [--max-active 0] [--kv-tokens 0] [--sweep 16:4096,32:8192]
  *                             [--modes continuous,request,none] [--out bench/text/RESULTS.md]
  *
- * --rate 0 picks 3x the measured one-at-a-time capacity, a load where batching matters.
- * --max-active is both the continuous batcher's most active sequences and request-level's max batch.
+ * --rate 0 picks --load times the measured one-at-a-time capacity: at 6x every mode is saturated
+ * (more arrives than any serves), so output tokens/s is each mode's capacity. Queues are unbounded.
+ * --max-active is both the continuous batcher's most active sequences and request-level's max batch,
+ * --kv-tokens the KV-cache budget both admit against (0: the model's config.json). --sweep also runs
+ * continuous and request-level at other max-batch:KV-budget pairs, interleaved in the same rounds.
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -32,12 +36,26 @@ const arg = (name: string, fallback: string) => {
 const MODEL = arg('--model', 'fortunes-gpt');
 const REPOSITORY = arg('--repository', `${ROOT}models`);
 const TEXT = arg('--text', '/usr/share/games/fortunes/tang300');
-const REQUESTS = Number(arg('--requests', '120'));
+const REQUESTS = Number(arg('--requests', '300'));
 const ROUNDS = Number(arg('--rounds', '2'));
 const OUT = arg('--out', `${ROOT}bench/text/RESULTS.md`);
 const SLO = { ttftMs: Number(arg('--slo-ttft-ms', '1000')), tpotMs: Number(arg('--slo-tpot-ms', '100')) };
-const MAX_ACTIVE = Number(arg('--max-active', '16'));
+const MAX_ACTIVE = Number(arg('--max-active', '0'));
 const INSTANCES = Number(arg('--instances', '1'));
+const THREADS = Number(arg('--threads', '1'));
+const KV_TOKENS = Number(arg('--kv-tokens', '0'));
+/** Max batch (continuous: most active sequences) and KV-cache budget in tokens; 0 takes the model's. */
+interface Limits {
+  maxActive: number;
+  kvTokens: number;
+}
+const SWEEP: Limits[] = arg('--sweep', '16:4096,32:8192')
+  .split(',')
+  .filter(Boolean)
+  .map((p) => {
+    const [maxActive, kvTokens] = p.split(':').map(Number);
+    return { maxActive: maxActive!, kvTokens: kvTokens! };
+  });
 
 /** Deterministic PRNG so every mode replays the same trace. */
 function rng(seed: number) {
@@ -80,16 +98,24 @@ interface Outcome {
   end: number;
 }
 
-async function runMode(mode: BatchingMode, jobs: Job[]): Promise<{ outcomes: Outcome[]; seconds: number; stats: DecoderStats }> {
+interface Run {
+  outcomes: Outcome[];
+  seconds: number;
+  stats: DecoderStats;
+}
+
+async function runMode(mode: BatchingMode, jobs: Job[], limits: Limits = { maxActive: MAX_ACTIVE, kvTokens: KV_TOKENS }): Promise<Run> {
   const spec = readModelSpec(REPOSITORY, MODEL);
-  const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, scheduler: { maxActive: MAX_ACTIVE }, maxQueueDelayMs: 5 });
-  const limits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
+  // Every request is served however long the queue: the bench measures throughput, not shedding.
+  spec.serving.batching.queuePolicies = spec.serving.batching.queuePolicies.map((p) => ({ ...p, maxQueueSize: 1_000_000 }));
+  const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, intraOpThreads: THREADS, scheduler: { maxActive: limits.maxActive, kvCacheTokens: limits.kvTokens }, maxQueueDelayMs: 5 });
+  const tokenLimits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
   const start = performance.now();
   const outcomes = await Promise.all(
     jobs.map(async (job) => {
       await new Promise((r) => setTimeout(r, Math.max(0, start + job.at - performance.now())));
       const arrived = start + job.at;
-      const settings = resolveSampling({ maxTokens: job.maxTokens, temperature: 0, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] }, limits);
+      const settings = resolveSampling({ maxTokens: job.maxTokens, temperature: 0, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] }, tokenLimits);
       const seq = g.generator.prepare(job.prompt, settings, 2);
       let first = 0;
       const counted = () => {
@@ -115,7 +141,7 @@ async function capacity(jobs: Job[]): Promise<number> {
   return sample.length / seconds;
 }
 
-const BREAKDOWN = ['steps', 'passes', 'rows per pass', 'attended positions per row', 'session.run (prefill)', 'cache (MB copied)', 'worker other (sampling)', 'worker idle'];
+const BREAKDOWN = ['steps', 'passes', 'rows per pass', 'attended positions per row', 'session.run (prefill)', 'prefill positions (padding)', 'cache (MB copied)', 'worker other (sampling)', 'worker idle'];
 
 /** A run's time split (see the table in the results), as table cells. */
 function breakdown(seconds: number, st: DecoderStats): string[] {
@@ -127,6 +153,7 @@ function breakdown(seconds: number, st: DecoderStats): string[] {
     (st.rows / st.passes).toFixed(1),
     (st.attendedSlots / st.rows).toFixed(0),
     `${s(st.sessionMs)} (${s(st.prefillSessionMs)})`,
+    `${st.prefillPositions} (${(100 * (1 - st.prefillTokens / Math.max(1, st.prefillPositions))).toFixed(0)}%)`,
     `${s(st.cacheMs)} (${((st.copiedFloats * 4) / 2 ** 20).toFixed(0)})`,
     `${s(st.workerOtherMs)} (${s(st.sampleMs)})`,
     // With several sessions the worker columns add up time spent in parallel: no remainder.
@@ -141,25 +168,37 @@ const pct = (values: number[], p: number) => {
 
 async function main() {
   const requested = Number(arg('--rate', '0'));
-  const context = readModelSpec(REPOSITORY, MODEL).contextLength;
+  const load = Number(arg('--load', '6'));
+  const spec = readModelSpec(REPOSITORY, MODEL);
+  const context = spec.contextLength;
+  const main: Limits = { maxActive: MAX_ACTIVE || spec.scheduler.maxActive, kvTokens: KV_TOKENS || spec.scheduler.kvCacheTokens };
   const probe = trace(1, REQUESTS, context);
   const oneAtATime = await capacity(probe);
-  const rate = requested > 0 ? requested : 3 * oneAtATime;
+  const rate = requested > 0 ? requested : load * oneAtATime;
   const jobs = trace(rate, REQUESTS, context);
   const modes = arg('--modes', 'continuous,request,none').split(',') as BatchingMode[];
-  const results = new Map<BatchingMode, { outcomes: Outcome[]; seconds: number; stats: DecoderStats }[]>();
+  const results = new Map<BatchingMode, Run[]>();
+  const swept = SWEEP.map(() => new Map<BatchingMode, Run[]>());
+  const pair = (['continuous', 'request'] as BatchingMode[]).filter((m) => modes.includes(m));
   const started = Date.now();
   const loadBefore = loadavg();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
-      const r = await runMode(mode, jobs);
+    const order = <T,>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
+    for (const mode of order(modes)) {
+      const r = await runMode(mode, jobs, main);
       const cells = breakdown(r.seconds, r.stats);
       console.log(`round ${round + 1} ${mode}: ${r.seconds.toFixed(1)} s; ${BREAKDOWN.map((h, i) => `${h} ${cells[i]}`).join(', ')}`);
       results.set(mode, [...(results.get(mode) ?? []), r]);
     }
+    for (const [k, limits] of SWEEP.entries()) {
+      for (const mode of order(pair)) {
+        const r = await runMode(mode, jobs, limits);
+        console.log(`round ${round + 1} ${mode} at max ${limits.maxActive}, KV ${limits.kvTokens}: ${r.seconds.toFixed(1)} s`);
+        swept[k]!.set(mode, [...(swept[k]!.get(mode) ?? []), r]);
+      }
+    }
   }
-  const rows = modes.map((mode) => {
-    const runs = results.get(mode)!;
+  const summary = (mode: BatchingMode, runs: Run[]) => {
     const outcomes = runs.flatMap((r) => r.outcomes);
     const seconds = runs.reduce((n, r) => n + r.seconds, 0);
     const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
@@ -168,7 +207,8 @@ async function main() {
       mode, tokensPerS: tokens / seconds, ttft50: pct(outcomes.map((o) => o.ttft), 50), ttft95: pct(outcomes.map((o) => o.ttft), 95),
       tpot50: pct(outcomes.map((o) => o.tpot), 50), tpot95: pct(outcomes.map((o) => o.tpot), 95), goodput: good / seconds, goodFraction: good / outcomes.length,
     };
-  });
+  };
+  const rows = modes.map((mode) => summary(mode, results.get(mode)!));
   const loadAfter = loadavg();
   const byMode = Object.fromEntries(rows.map((r) => [r.mode, r]));
   const times = modes.map((mode) => {
@@ -180,6 +220,15 @@ async function main() {
   const f = (v: number, d = 0) => v.toFixed(d);
   const table = rows.map((r) => `| ${r.mode} | ${f(r.tokensPerS)} | ${f(r.ttft50)} | ${f(r.ttft95)} | ${f(r.tpot50, 1)} | ${f(r.tpot95, 1)} | ${f(r.goodput, 2)} (${f(100 * r.goodFraction)}%) |`);
   const ratio = byMode.continuous && byMode.request ? byMode.continuous.tokensPerS / byMode.request.tokensPerS : NaN;
+  // Continuous against request-level at each max batch and KV budget, the main run's among them.
+  const sweepRows = [...SWEEP.map((limits, k) => ({ limits, runs: swept[k]! })), { limits: main, runs: results }]
+    .filter(({ runs }) => pair.every((m) => runs.has(m)) && pair.length === 2)
+    .sort((a, b) => a.limits.maxActive - b.limits.maxActive)
+    .map(({ limits, runs }) => {
+      const c = summary('continuous', runs.get('continuous')!);
+      const q = summary('request', runs.get('request')!);
+      return `| ${limits.maxActive} | ${limits.kvTokens} | ${f(c.tokensPerS)} | ${f(q.tokensPerS)} | ${f(c.tokensPerS / q.tokensPerS, 2)}x | ${f(c.ttft95)} | ${f(q.ttft95)} |`;
+    });
   const promptLens = jobs.map((j) => j.prompt.length);
   const outLens = jobs.map((j) => j.maxTokens);
   const node = process.version;
@@ -190,10 +239,10 @@ async function main() {
 Command: \`npx tsx bench/text/run.ts${args.length ? ' ' + args.join(' ') : ''}\` (from the repository root).
 Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; load average ${loadBefore.map((l) => l.toFixed(2)).join(', ')} before the modes ran, ${loadAfter.map((l) => l.toFixed(2)).join(', ')} after (about 1-1.6 is this benchmark alone; more means other work shared the machine). Whole run: ${Math.round((Date.now() - started) / 1000)} s.
 
-Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (1 intra-op thread each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
-Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (3x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift).
+Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (${THREADS} intra-op thread${THREADS === 1 ? '' : 's'} each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
+Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (${requested > 0 ? 'given' : `${load}x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s`}), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift). Queues are unbounded (no request is shed), so output tokens/s is what a mode sustains under this load.
 Prompts (${TEXT.split('/').pop()}): 80% short (4-24 characters), 20% long (3/8-5/8 of the ${context}-token context); median ${pct(promptLens, 50)}, p95 ${pct(promptLens, 95)}. Outputs: 70% 8-23 tokens, 30% 64-127 (capped by the context); median ${pct(outLens, 50)}, p95 ${pct(outLens, 95)}.
-Modes: continuous = ContinuousBatcher (max ${MAX_ACTIVE} active, step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${MAX_ACTIVE}, 5 ms max queue delay; a batch runs to its longest member); none = one request at a time.
+Modes: continuous = ContinuousBatcher (max ${main.maxActive} active, admitted while their prompt + max_tokens fit the KV budget of ${main.kvTokens} tokens; step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${main.maxActive}, a batch formed in arrival order while rows x its longest prompt + max_tokens fits the same KV budget, 5 ms max queue delay; a batch runs to its longest member, finished rows leave it); none = one request at a time.
 TTFT is from a request's scheduled arrival to its first generated token; TPOT is (last token - first token) / (tokens - 1). SLO: TTFT <= ${SLO.ttftMs} ms and TPOT <= ${SLO.tpotMs} ms; goodput = requests meeting it per second of run.
 
 | mode | output tokens/s | TTFT p50 ms | TTFT p95 ms | TPOT p50 ms | TPOT p95 ms | goodput req/s (met SLO) |
@@ -201,8 +250,14 @@ TTFT is from a request's scheduled arrival to its first generated token; TPOT is
 ${table.join('\n')}
 
 Continuous vs request-level: ${f(ratio, 2)}x output tokens/s, TTFT p95 ${f(byMode.continuous?.ttft95 ?? NaN)} vs ${f(byMode.request?.ttft95 ?? NaN)} ms.
+${sweepRows.length > 1 ? `
+By max batch and KV budget (the same for both modes; the same trace, interleaved in the same rounds):
 
-Where the time went, all rounds (seconds, except counts). session.run is the worker's \`session.run\` (the part in prefill passes in brackets); cache is the worker's KV-cache work (rows moved between passes' blocks, blocks re-laid when their capacity changes, new keys and values appended; in brackets the MB those moves and re-layouts copied); worker other is the rest of the worker's step (feeds, logits rows, and sampling, in brackets); worker idle is the rest of the run, when the worker had no step to run: waiting for arrivals, or for the main thread (scheduling, detokenizing, streams) and the message between threads. Steps are pipelined (the next is sent before the last is read), so the main thread's work overlaps the worker's.
+| max batch | KV budget (tokens) | continuous tokens/s | request tokens/s | ratio | TTFT p95 continuous ms | TTFT p95 request ms |
+| --- | --- | --- | --- | --- | --- | --- |
+${sweepRows.join('\n')}
+` : ''}
+Where the time went, all rounds (seconds, except counts). session.run is the worker's \`session.run\` (the part in prefill passes in brackets); prefill positions are the positions prefill passes computed (rows x the pass's widest prompt chunk; in brackets the share that was padding); cache is the worker's KV-cache work (rows moved between passes' blocks, blocks re-laid when their capacity changes, new keys and values appended; in brackets the MB those moves and re-layouts copied); worker other is the rest of the worker's step (feeds, logits rows, and sampling, in brackets); worker idle is the rest of the run, when the worker had no step to run: waiting for arrivals, or for the main thread (scheduling, detokenizing, streams) and the message between threads. Steps are pipelined (the next is sent before the last is read), so the main thread's work overlaps the worker's.
 
 | mode | run | ${BREAKDOWN.join(' | ')} |
 | --- | --- | ${BREAKDOWN.map(() => '---').join(' | ')} |

@@ -66,6 +66,9 @@ export interface DecoderStats {
   sessionMs: number;
   prefillSessionMs: number;
   prefillPasses: number;
+  /** Prompt tokens prefill passes fed, and the positions they computed (rows x the pass's widest chunk). */
+  prefillTokens: number;
+  prefillPositions: number;
   /** Milliseconds the worker spent on the cache (row moves, re-layouts, appending new keys and values). */
   cacheMs: number;
   /** Milliseconds in the worker outside both (feeds, logits rows, sampling). */
@@ -88,7 +91,7 @@ export interface DecoderStats {
 /** Runs steps of a decoder-only model; see the module comment. */
 export class DecoderModel {
   readonly geometry: CacheGeometry;
-  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, cacheMs: 0, workerOtherMs: 0, sampleMs: 0, workerMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
+  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, prefillTokens: 0, prefillPositions: 0, cacheMs: 0, workerOtherMs: 0, sampleMs: 0, workerMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
   private nextId = 1;
   /** Live caches per instance (to place new sequences) and ids to free on each. */
   private readonly live: number[];
@@ -258,6 +261,8 @@ export class DecoderModel {
       if (p.width > 1) {
         s.prefillSessionMs += p.sessionMs;
         s.prefillPasses++;
+        s.prefillPositions += passes[k]!.length * p.width;
+        for (const r of passes[k]!) s.prefillTokens += r.tokens?.length ?? 1;
       }
       s.cacheMs += p.cacheMs;
       s.attendedSlots += passes[k]!.length * p.capacity;
