@@ -9,7 +9,7 @@
  * modes do identical work. bench/text/step-profile.ts times single decode steps.
  *
  *   npx tsx bench/text/run.ts [--requests 300] [--rate 0] [--load 6] [--rounds 2] [--instances 1] [--threads 1]
- *                             [--max-active 0] [--kv-tokens 0] [--sweep 16:4096,32:8192]
+ *                             [--max-active 0] [--kv-tokens 0] [--step-tokens 0] [--prefill-chunk 0] [--sweep 16:4096,32:8192]
  *                             [--modes continuous,request,none] [--out bench/text/RESULTS.md]
  *
  * --rate 0 picks --load times the measured one-at-a-time capacity: at 6x every mode is saturated
@@ -44,6 +44,9 @@ const MAX_ACTIVE = Number(arg('--max-active', '0'));
 const INSTANCES = Number(arg('--instances', '1'));
 const THREADS = Number(arg('--threads', '1'));
 const KV_TOKENS = Number(arg('--kv-tokens', '0'));
+/** Continuous batching's step token budget and prompt chunk (0: the model's config.json). */
+const STEP_TOKENS = Number(arg('--step-tokens', '0'));
+const PREFILL_CHUNK = Number(arg('--prefill-chunk', '0'));
 /** Max batch (continuous: most active sequences) and KV-cache budget in tokens; 0 takes the model's. */
 interface Limits {
   maxActive: number;
@@ -108,7 +111,7 @@ async function runMode(mode: BatchingMode, jobs: Job[], limits: Limits = { maxAc
   const spec = readModelSpec(REPOSITORY, MODEL);
   // Every request is served however long the queue: the bench measures throughput, not shedding.
   spec.serving.batching.queuePolicies = spec.serving.batching.queuePolicies.map((p) => ({ ...p, maxQueueSize: 1_000_000 }));
-  const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, intraOpThreads: THREADS, scheduler: { maxActive: limits.maxActive, kvCacheTokens: limits.kvTokens }, maxQueueDelayMs: 5 });
+  const g = await openGenerator(spec, { batching: mode, instances: INSTANCES, intraOpThreads: THREADS, scheduler: { maxActive: limits.maxActive, kvCacheTokens: limits.kvTokens, maxStepTokens: STEP_TOKENS, prefillChunk: PREFILL_CHUNK }, maxQueueDelayMs: 5 });
   const tokenLimits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
   const start = performance.now();
   const outcomes = await Promise.all(

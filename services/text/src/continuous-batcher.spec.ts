@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FinishReason } from '@aigc/proto';
 import { ServiceError, Status } from '@aigc/runtime';
-import { ContinuousBatcher, decodePasses } from './continuous-batcher.js';
+import { ContinuousBatcher, decodePasses, ShardedBatcher } from './continuous-batcher.js';
 import type { GenerationEvent, GenerationSequence } from './generation-sequence.js';
 import { readModelSpec } from './model-spec.js';
 import { openGenerator, type GeneratorOptions, type OpenGenerator } from './open-generator.js';
@@ -119,6 +119,21 @@ describe('generation over a standard KV-cache export', () => {
     expect(await run(two)).toEqual(await run(one));
     expect(two.model.stepsPerInstance.every((n) => n > 0)).toBe(true);
     expect(await two.model.flush()).toBe(0);
+  });
+
+  it('runs one continuous batcher per instance, each keeping its sequences on its own worker', async () => {
+    const g = await open({ instances: 2 });
+    const sharded = g.runner as ShardedBatcher;
+    expect(sharded).toBeInstanceOf(ShardedBatcher);
+    const seqs = ['the', 'quick brown fox', 'over the lazy dog. the', 'jumps over', 'lazy', 'the quick brown fox jumps'].map((p) => g.generator.prepare(p, greedy(8), 2));
+    const placed = new Map<GenerationSequence, Set<number>>();
+    await Promise.all(seqs.map((s) => collect(g, s, { onEvent: () => placed.set(s, (placed.get(s) ?? new Set()).add(s.cache!.instance)) })));
+    // Submitted together, they go to the shard with fewer sequences: three each.
+    const instances = seqs.map((s) => [...placed.get(s)!]);
+    expect(instances.every((i) => i.length === 1)).toBe(true);
+    expect(instances.filter(([i]) => i === 0)).toHaveLength(3);
+    expect(sharded.shards.every((b) => b.iterations > 0)).toBe(true);
+    expect(await g.model.flush()).toBe(0);
   });
 
   it('reports logprobs of the chosen token and the best alternatives', async () => {

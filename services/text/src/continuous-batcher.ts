@@ -28,6 +28,11 @@ import type { SchedulerSpec } from './model-spec.js';
 /** Options of a {@link ContinuousBatcher}. */
 export interface ContinuousBatcherOptions extends SchedulerSpec {
   priorityLevels: number;
+  /**
+   * Runs every sequence on this executor instance (one batcher per instance, see
+   * {@link ShardedBatcher}); absent, new sequences go to the instance with the fewest caches.
+   */
+  instance?: number;
   queuePolicy?: QueuePolicy | QueuePolicy[];
   logger?: Logger;
   /** Serving metrics hooks: each step is a batch of its rows (sequences that ran a pass). */
@@ -61,7 +66,7 @@ export class ContinuousBatcher {
     private readonly options: ContinuousBatcherOptions,
   ) {
     this.scheduler = new IterationScheduler<GenerationSequence>({
-      name: `generate ${model.name}`,
+      name: options.instance === undefined ? `generate ${model.name}` : `generate ${model.name} (instance ${options.instance})`,
       step: (seqs) => this.step(seqs),
       maxActive: options.maxActive,
       maxCost: options.kvCacheTokens,
@@ -158,7 +163,7 @@ export class ContinuousBatcher {
       passes.push({ seqs: chunks.map((c) => c.seq), tokens: chunks.map((c) => c.length) });
       rows.push(
         chunks.map(({ seq, length }) => ({
-          cache: (seq.cache ??= this.model.createCache()),
+          cache: (seq.cache ??= this.model.createCache(this.options.instance)),
           tokens: seq.promptIds.slice(seq.plannedPrefill, seq.plannedPrefill + length),
           sample: seq.plannedPrefill + length === seq.promptIds.length,
           sampler: seq.plannedPrefill === 0 ? seq.samplerInit() : undefined,
@@ -229,6 +234,46 @@ export class ContinuousBatcher {
       width = w;
     }
     return picked.map((seq) => ({ seq, length: Math.min(width, remaining(seq)) }));
+  }
+}
+
+/**
+ * Continuous batching over several executor instances: one {@link ContinuousBatcher} per instance,
+ * each stepping its own worker at its own pace, and each new sequence goes to the shard with the
+ * fewest sequences waiting and running. One batcher stepping every instance in lockstep would make
+ * each worker wait for the slowest one's step and for the main thread between steps; shards
+ * overlap all of that. `maxActive` and `kvCacheTokens` hold per shard (per instance: each worker
+ * holds its own caches).
+ */
+export class ShardedBatcher {
+  constructor(readonly shards: readonly ContinuousBatcher[]) {
+    if (shards.length === 0) throw new RangeError('a sharded batcher needs at least one shard');
+  }
+
+  /** Admits `seq` on the least loaded shard; resolves when it finishes. */
+  run(seq: GenerationSequence, options: RunSequenceOptions = {}): Promise<GenerationSequence> {
+    let best = this.shards[0]!;
+    let least = Infinity;
+    for (const shard of this.shards) {
+      const n = shard.waitingCount + shard.activeCount;
+      if (n < least) {
+        least = n;
+        best = shard;
+      }
+    }
+    return best.run(seq, options);
+  }
+
+  resume(): void {
+    for (const shard of this.shards) shard.resume();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.drain()));
+  }
+
+  load(): { waiting: number; active: number } {
+    return { waiting: this.shards.reduce((n, s) => n + s.waitingCount, 0), active: this.shards.reduce((n, s) => n + s.activeCount, 0) };
   }
 }
 

@@ -22,6 +22,8 @@ export interface SequenceCache {
   readonly id: number;
   /** The executor instance holding it; -1 until its first pass. */
   instance: number;
+  /** The instance its first pass must go to (a batcher serving one instance); else the one with fewest caches. */
+  readonly home?: number;
   /** Positions cached once every step sent so far has run. */
   length: number;
   /** Freed in the worker ahead of the sequence's end ({@link DecoderModel.retire}). */
@@ -124,9 +126,10 @@ export class DecoderModel {
     this.stepsPerInstance = Array.from({ length: executor.instanceCount }, () => 0);
   }
 
-  /** A handle for a new sequence's cache (empty until its first pass). */
-  createCache(): SequenceCache {
-    return { id: this.nextId++, instance: -1, length: 0 };
+  /** A handle for a new sequence's cache (empty until its first pass), on instance `home` if given. */
+  createCache(home?: number): SequenceCache {
+    if (home !== undefined && !(home >= 0 && home < this.live.length)) throw new RangeError(`instance ${home} of ${this.name} does not exist`);
+    return { id: this.nextId++, instance: -1, length: 0, home };
   }
 
   /** Frees a sequence's cache; the worker drops it before its next step. */
@@ -174,11 +177,11 @@ export class DecoderModel {
    * can be planned and sent before this one's result is read (with `pipeline`).
    */
   step(passes: readonly (readonly StepRow[])[], options: StepOptions = {}): Promise<StepResult> {
-    // A new sequence goes to the instance with the fewest caches.
+    // A new sequence goes to its home instance, else to the one with the fewest caches.
     for (const pass of passes) {
       for (const r of pass) {
         if (r.cache.instance >= 0) continue;
-        r.cache.instance = this.live.indexOf(Math.min(...this.live));
+        r.cache.instance = r.cache.home ?? this.live.indexOf(Math.min(...this.live));
         this.live[r.cache.instance]!++;
       }
     }

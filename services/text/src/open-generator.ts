@@ -3,7 +3,7 @@
  * the runner of the chosen batching mode, wired into a {@link TextGenerator}.
  */
 import { createExecutor, type BatcherObserver, type Logger, type OnnxExecutor } from '@aigc/serving';
-import { ContinuousBatcher } from './continuous-batcher.js';
+import { ContinuousBatcher, ShardedBatcher } from './continuous-batcher.js';
 import { DECODER_EXTENSION, DecoderModel } from './decoder-model.js';
 import type { SchedulerSpec, TextModelSpec } from './model-spec.js';
 import { RequestBatcher } from './request-batcher.js';
@@ -68,9 +68,14 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
     const contextLength = Math.min(spec.contextLength, pick(options.contextWindow, spec.contextLength));
     const { priorityLevels, queuePolicies } = spec.serving.batching;
     const mode = options.batching ?? 'continuous';
+    const continuous = (instance?: number) =>
+      new ContinuousBatcher(model, { ...scheduler, priorityLevels, queuePolicy: queuePolicies, logger: options.logger, observer: options.observer, instance });
+    const instances = executor.instanceCount;
     const runner: SequenceRunner =
       mode === 'continuous'
-        ? new ContinuousBatcher(model, { ...scheduler, priorityLevels, queuePolicy: queuePolicies, logger: options.logger, observer: options.observer })
+        ? instances === 1
+          ? continuous()
+          : new ShardedBatcher(Array.from({ length: instances }, (_, i) => continuous(i)))
         : new RequestBatcher(model, {
             maxBatchSize: mode === 'none' ? 1 : scheduler.maxActive,
             kvCacheTokens: scheduler.kvCacheTokens,
