@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveSampling, type SamplingSettings } from './sampling-params.js';
-import { TokenSampler } from './token-sampler.js';
+import { seededRandom, TokenSampler } from './token-sampler.js';
 import type { SamplingParams } from '@aigc/proto';
 
 const settings = (p: Partial<SamplingParams>): SamplingSettings =>
@@ -26,6 +26,30 @@ describe('TokenSampler', () => {
   it('keeps only the nucleus with top_p', () => {
     // Softmax of [2, 1.9, 0.5, -1, -3]: the first two hold about 0.85 of the mass.
     expect(new Set(draws(settings({ topP: 0.8, seed: 4 }), 200))).toEqual(new Set([0, 1]));
+  });
+
+  it('draws top-p and top-k from a large vocabulary exactly as a full sort would', () => {
+    // The reference: every token sorted by logit (lower id on ties), the nucleus cut from that order.
+    const reference = (row: Float32Array, temperature: number, topP: number, topK: number, random: () => number) => {
+      const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, topK || row.length);
+      const w = order.map((i) => Math.exp((row[i]! - row[order[0]!]!) / temperature));
+      const total = w.reduce((a, b) => a + b, 0);
+      let kept = order.length;
+      for (let i = 0, mass = 0; i < order.length; i++) if ((mass += w[i]! / total) >= topP) { kept = i + 1; break; }
+      let r = random() * w.slice(0, kept).reduce((a, b) => a + b, 0);
+      for (let i = 0; i < kept; i++) if ((r -= w[i]!) <= 0) return order[i]!;
+      return order[kept - 1]!;
+    };
+    const make = seededRandom(5);
+    for (let trial = 0; trial < 12; trial++) {
+      // 3,000 tokens, a peaked head and a long tail, with ties (values on a 1/8 grid) and -0.
+      const row = Float32Array.from({ length: 3000 }, (_, i) => (i === 7 ? -0 : Math.round((make() < 0.02 ? 8 : 0) + make() * 40 - 30) / 8));
+      for (const [temperature, topP, topK] of [[0.8, 0.9, 0], [1.3, 0.5, 0], [0.7, 0.99, 0], [1, 0.9, 50], [1, 1, 300]] as const) {
+        const sampler = new TokenSampler(settings({ temperature, topP, topK, seed: trial }), []);
+        const random = seededRandom(trial);
+        for (let k = 0; k < 5; k++) expect(sampler.sample(row.slice()).id).toBe(reference(row, temperature, topP, topK, random));
+      }
+    }
   });
 
   it('penalises repetition: a repetition penalty steers greedy decoding off seen tokens', () => {

@@ -73,14 +73,28 @@ export class TokenSampler {
 
   private draw(logits: Float32Array): number {
     const { temperature, topK, topP } = this.settings;
-    if (topK === 0 && topP >= 1) return this.drawAll(logits, temperature);
-    const k = topK > 0 ? Math.min(topK, logits.length) : logits.length;
-    // Candidates sorted by logit; a full sort only when top-k does not bound it.
-    const order = k < logits.length ? topIndices(logits, k) : Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
-    const max = logits[order[0]!]!;
-    const weights = new Float64Array(order.length);
+    const n = logits.length;
+    if ((topK === 0 || topK >= n) && topP >= 1) return this.drawAll(logits, temperature);
+    // Candidates in order (largest logit first, lower index on ties), their weights
+    // exp((logit - max) / temperature) in that order, and the weight of all of them: top-k's k,
+    // or (top-p alone) a set sure to hold the nucleus, with the whole vocabulary's weight.
+    let order: ArrayLike<number>;
+    let weights: Float64Array;
     let total = 0;
-    for (let i = 0; i < order.length; i++) total += weights[i] = Math.exp((logits[order[i]!]! - max) / temperature);
+    if (topK > 0 && topK < n) {
+      order = topIndices(logits, topK);
+      const max = logits[order[0]!]!;
+      weights = new Float64Array(order.length);
+      for (let i = 0; i < order.length; i++) total += weights[i] = Math.exp((logits[order[i]!]! - max) / temperature);
+    } else {
+      let max = -Infinity;
+      for (let i = 0; i < n; i++) if (logits[i]! > max) max = logits[i]!;
+      const w = scratchWeights(n);
+      for (let i = 0; i < n; i++) total += w[i] = Math.exp((logits[i]! - max) / temperature);
+      order = nucleusCandidates(logits, w, max, temperature, topP * total);
+      weights = new Float64Array(order.length);
+      for (let i = 0; i < order.length; i++) weights[i] = w[order[i]!]!;
+    }
     let kept = order.length;
     if (topP < 1) {
       let mass = 0;
@@ -104,18 +118,81 @@ export class TokenSampler {
 
   /** Softmax sampling over the whole vocabulary: no sort needed. */
   private drawAll(logits: Float32Array, temperature: number): number {
+    const n = logits.length;
     let max = -Infinity;
-    for (const v of logits) if (v > max) max = v;
-    const weights = new Float64Array(logits.length);
+    for (let i = 0; i < n; i++) if (logits[i]! > max) max = logits[i]!;
+    const w = scratchWeights(n);
     let total = 0;
-    for (let i = 0; i < logits.length; i++) total += weights[i] = Math.exp((logits[i]! - max) / temperature);
+    for (let i = 0; i < n; i++) total += w[i] = Math.exp((logits[i]! - max) / temperature);
     let r = this.random() * total;
-    for (let i = 0; i < weights.length; i++) {
-      r -= weights[i]!;
+    for (let i = 0; i < n; i++) {
+      r -= w[i]!;
       if (r <= 0) return i;
     }
     return argmax(logits);
   }
+}
+
+/** Weights of one row, reused from draw to draw (a thread samples one row at a time). */
+let weights = new Float64Array(0);
+const scratchWeights = (n: number) => (weights.length >= n ? weights : (weights = new Float64Array(n)));
+
+/**
+ * Tokens sure to hold the top-p nucleus, largest logit first (lower index on ties), given every
+ * token's weight `w` (exp((logit - max) / temperature)) and the nucleus's `mass`. Without sorting
+ * the vocabulary: weights are binned by powers of two below the largest, and the candidates are the
+ * bins whose running sum first reaches the mass (with a margin for rounding), then sorted. So the
+ * nucleus taken from them is the same as from the whole vocabulary sorted.
+ */
+function nucleusCandidates(logits: Float32Array, w: Float64Array, max: number, temperature: number, mass: number): Float64Array {
+  const n = logits.length;
+  const BINS = 64;
+  const perBin = 1 / (temperature * Math.LN2);
+  if (bins.length < n) bins = new Uint8Array(n);
+  const sums = new Float64Array(BINS);
+  for (let i = 0; i < n; i++) {
+    const x = (max - logits[i]!) * perBin;
+    const b = x < BINS - 1 ? x | 0 : BINS - 1;
+    bins[i] = b;
+    sums[b] += w[i]!;
+  }
+  let last = BINS - 1;
+  let running = 0;
+  for (let b = 0; b < BINS; b++) {
+    running += sums[b]!;
+    if (running >= mass * (1 + 1e-9)) {
+      last = b;
+      break;
+    }
+  }
+  const picked: number[] = [];
+  for (let i = 0; i < n; i++) if (bins[i]! <= last) picked.push(i);
+  return sortByLogit(logits, picked);
+}
+/** Each token's bin in {@link nucleusCandidates}, reused. */
+let bins = new Uint8Array(0);
+
+const keyView = new DataView(new ArrayBuffer(4));
+/** Index bits of a sort key: vocabularies up to 2^21 tokens. */
+const INDEX_BITS = 2 ** 21;
+
+/**
+ * `ids` sorted by logit, largest first, lower id on ties: a numeric sort of keys that pack an
+ * order-preserving integer image of each float32 logit with its id (exact in a double's 53 bits).
+ */
+function sortByLogit(logits: Float32Array, ids: readonly number[]): Float64Array {
+  if (logits.length > INDEX_BITS) return Float64Array.from(ids).sort((a, b) => logits[b]! - logits[a]! || a - b);
+  const keys = new Float64Array(ids.length);
+  for (let k = 0; k < ids.length; k++) {
+    keyView.setFloat32(0, logits[ids[k]!]! + 0); // -0 sorts as 0
+    const bits = keyView.getUint32(0);
+    // Larger floats map to larger unsigned integers; the key puts the largest first.
+    const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    keys[k] = (0xffffffff - ascending) * INDEX_BITS + ids[k]!;
+  }
+  keys.sort();
+  for (let k = 0; k < keys.length; k++) keys[k] = keys[k]! % INDEX_BITS;
+  return keys;
 }
 
 /** Index of the largest value (the lowest index on ties). */
