@@ -79,7 +79,7 @@ export async function openGenerator(spec: TextModelSpec, options: GeneratorOptio
         : new RequestBatcher(model, {
             maxBatchSize: mode === 'none' ? 1 : scheduler.maxActive,
             kvCacheTokens: scheduler.kvCacheTokens,
-            maxConcurrentBatches: executor.instanceCount,
+            maxConcurrentBatches: instances,
             maxQueueDelayMs: options.maxQueueDelayMs ?? spec.serving.batching.maxQueueDelayMs,
             priorityLevels,
             queuePolicy: queuePolicies,
