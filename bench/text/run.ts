@@ -174,7 +174,7 @@ async function main() {
   const load = Number(arg('--load', '6'));
   const spec = readModelSpec(REPOSITORY, MODEL);
   const context = spec.contextLength;
-  const main: Limits = { maxActive: MAX_ACTIVE || spec.scheduler.maxActive, kvTokens: KV_TOKENS || spec.scheduler.kvCacheTokens };
+  const configured: Limits = { maxActive: MAX_ACTIVE || spec.scheduler.maxActive, kvTokens: KV_TOKENS || spec.scheduler.kvCacheTokens };
   const probe = trace(1, REQUESTS, context);
   const oneAtATime = await capacity(probe);
   const rate = requested > 0 ? requested : load * oneAtATime;
@@ -188,7 +188,7 @@ async function main() {
   for (let round = 0; round < ROUNDS; round++) {
     const order = <T,>(xs: T[]) => (round % 2 === 0 ? xs : [...xs].reverse());
     for (const mode of order(modes)) {
-      const r = await runMode(mode, jobs, main);
+      const r = await runMode(mode, jobs, configured);
       const cells = breakdown(r.seconds, r.stats);
       console.log(`round ${round + 1} ${mode}: ${r.seconds.toFixed(1)} s; ${BREAKDOWN.map((h, i) => `${h} ${cells[i]}`).join(', ')}`);
       results.set(mode, [...(results.get(mode) ?? []), r]);
@@ -224,7 +224,7 @@ async function main() {
   const table = rows.map((r) => `| ${r.mode} | ${f(r.tokensPerS)} | ${f(r.ttft50)} | ${f(r.ttft95)} | ${f(r.tpot50, 1)} | ${f(r.tpot95, 1)} | ${f(r.goodput, 2)} (${f(100 * r.goodFraction)}%) |`);
   const ratio = byMode.continuous && byMode.request ? byMode.continuous.tokensPerS / byMode.request.tokensPerS : NaN;
   // Continuous against request-level at each max batch and KV budget, the main run's among them.
-  const sweepRows = [...SWEEP.map((limits, k) => ({ limits, runs: swept[k]! })), { limits: main, runs: results }]
+  const sweepRows = [...SWEEP.map((limits, k) => ({ limits, runs: swept[k]! })), { limits: configured, runs: results }]
     .filter(({ runs }) => pair.every((m) => runs.has(m)) && pair.length === 2)
     .sort((a, b) => a.limits.maxActive - b.limits.maxActive)
     .map(({ limits, runs }) => {
@@ -245,7 +245,7 @@ Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; load
 Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (${THREADS} intra-op thread${THREADS === 1 ? '' : 's'} each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
 Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (${requested > 0 ? 'given' : `${load}x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s`}), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift). Queues are unbounded (no request is shed), so output tokens/s is what a mode sustains under this load.
 Prompts (${TEXT.split('/').pop()}): 80% short (4-24 characters), 20% long (3/8-5/8 of the ${context}-token context); median ${pct(promptLens, 50)}, p95 ${pct(promptLens, 95)}. Outputs: 70% 8-23 tokens, 30% 64-127 (capped by the context); median ${pct(outLens, 50)}, p95 ${pct(outLens, 95)}.
-Modes: continuous = ContinuousBatcher (max ${main.maxActive} active, admitted while their prompt + max_tokens fit the KV budget of ${main.kvTokens} tokens; step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${main.maxActive}, a batch formed in arrival order while rows x its longest prompt + max_tokens fits the same KV budget, 5 ms max queue delay; a batch runs to its longest member, finished rows leave it); none = one request at a time.
+Modes: continuous = ContinuousBatcher (max ${configured.maxActive} active, admitted while their prompt + max_tokens fit the KV budget of ${configured.kvTokens} tokens; step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${configured.maxActive}, a batch formed in arrival order while rows x its longest prompt + max_tokens fits the same KV budget, 5 ms max queue delay; a batch runs to its longest member, finished rows leave it); none = one request at a time.
 TTFT is from a request's scheduled arrival to its first generated token; TPOT is (last token - first token) / (tokens - 1). SLO: TTFT <= ${SLO.ttftMs} ms and TPOT <= ${SLO.tpotMs} ms; goodput = requests meeting it per second of run.
 
 | mode | output tokens/s | TTFT p50 ms | TTFT p95 ms | TPOT p50 ms | TPOT p95 ms | goodput req/s (met SLO) |
