@@ -106,6 +106,18 @@ describe('generation over a standard KV-cache export', () => {
     expect(seqs.map((s) => s.generatedIds)).toEqual(alone);
   });
 
+  it('gives the same greedy tokens from the graph\'s argmax as from the logits', async () => {
+    const g = await open();
+    const prompts = ['the', 'quick brown fox', 'over the lazy dog. the'];
+    // Plain greedy rows take the graph's argmax; asking for logprobs makes the worker fetch the logits.
+    const viaArgmax = prompts.map((p) => g.generator.prepare(p, greedy(12), 2));
+    const viaLogits = prompts.map((p) => g.generator.prepare(p, greedy(12, { logprobs: 1 }), 2));
+    // One after the other: a pass with any logprobs row fetches the logits for all its rows.
+    await Promise.all(viaArgmax.map((s) => collect(g, s)));
+    await Promise.all(viaLogits.map((s) => collect(g, s)));
+    expect(viaArgmax.map((s) => s.generatedIds)).toEqual(viaLogits.map((s) => s.generatedIds));
+  });
+
   it('gives the same greedy tokens on two sessions, each keeping the caches of its sequences', async () => {
     const one = await open();
     const two = await open({ instances: 2 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { prepareDecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, prepareDecoderGraph } from './decoder-graph.js';
 
 const MODEL = fileURLToPath(new URL('../test/models/tiny-gpt2/1/model.onnx', import.meta.url));
 const H = 2;
@@ -71,6 +71,12 @@ describe('prepareDecoderGraph', () => {
     const a2 = await original.run(feeds([[60], [61]], presents));
     const b2 = await rewritten.run(feeds([[60], [61]], presents));
     expect(maxDiff(a2.logits!, b2.logits!)).toBeLessThan(1e-5);
+    // The argmax output is each row's argmax of the logits (lowest index on ties).
+    expect(prepared.argmax).toBe(true);
+    const V = b2.logits!.dims[2]!;
+    const rows = [0, 1].map((r) => Array.from((b2.logits!.data as Float32Array).subarray(r * V, (r + 1) * V)));
+    expect(b2[ARGMAX_OUTPUT]!.dims).toEqual([2, 1]);
+    expect(Array.from(b2[ARGMAX_OUTPUT]!.data as BigInt64Array, Number)).toEqual(rows.map((row) => row.indexOf(Math.max(...row))));
     // The new key of the decode step is the last position of the original's present.
     const present = a2['present.0.key']!;
     const tail = new Float32Array(2 * H * D);

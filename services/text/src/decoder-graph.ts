@@ -108,10 +108,13 @@ const INT64 = 7;
 const varintField = (no: number, value: number): Uint8Array => new Uint8Array([...encodeVarint(no * 8), ...encodeVarint(value)]);
 const stringField = (no: number, value: string): Uint8Array => lengthDelimited(no, utf8.encode(value));
 
-/** A float tensor graph output named `name` (rank and shape left to inference). */
-function floatOutput(name: string): Uint8Array {
-  return lengthDelimited(GRAPH_OUTPUT, concat([stringField(1, name), lengthDelimited(2, lengthDelimited(1, varintField(1, FLOAT)))]));
+/** A graph output named `name` of element type `type` (rank and shape left to inference). */
+function tensorOutput(name: string, type = FLOAT): Uint8Array {
+  return lengthDelimited(GRAPH_OUTPUT, concat([stringField(1, name), lengthDelimited(2, lengthDelimited(1, varintField(1, type)))]));
 }
+
+/** The output {@link prepareDecoderGraph} adds: the argmax of each logits position over the vocabulary (`[batch, positions]`, int64). */
+export const ARGMAX_OUTPUT = 'decoder/logits_argmax';
 
 type Attribute = { name: string; ints?: number[]; int?: number; tensor?: Uint8Array };
 
@@ -178,6 +181,12 @@ export interface DecoderGraph {
    * on that position alone, not on every position of a prompt chunk.
    */
   lastLogitsOnly: boolean;
+  /**
+   * The graph also outputs {@link ARGMAX_OUTPUT}, the argmax of `logits` over the vocabulary (the
+   * lowest index on ties): a greedy step fetches that instead of the logits, which onnxruntime-node
+   * would copy out (a vocabulary of floats per row) only for the worker to scan them.
+   */
+  argmax: boolean;
 }
 
 /**
@@ -310,11 +319,17 @@ export function prepareDecoderGraph(model: Uint8Array, options: { concatFree?: b
     if (concatFree && f.no === GRAPH_OUTPUT && presents.some((n) => graphOutputs.get(n) === f)) continue;
     parts.push(model.subarray(f.start, f.end));
   }
-  parts.push(...[...newKv.values()].filter((n) => !graphOutputs.has(n)).map(floatOutput));
+  parts.push(...[...newKv.values()].filter((n) => !graphOutputs.has(n)).map((n) => tensorOutput(n)));
+  const argmax = graphOutputs.has('logits') && !graphOutputs.has(ARGMAX_OUTPUT);
+  if (argmax) {
+    parts.push(encodeNode('ArgMax', ['logits'], [ARGMAX_OUTPUT], ARGMAX_OUTPUT, [{ name: 'axis', int: 2 }, { name: 'keepdims', int: 0 }]));
+    parts.push(tensorOutput(ARGMAX_OUTPUT, INT64));
+  }
   return {
     model: concat([model.subarray(0, graph.start), lengthDelimited(MODEL_GRAPH, concat(parts)), model.subarray(graph.end)]),
     newKv,
     concatFree,
     lastLogitsOnly,
+    argmax,
   };
 }

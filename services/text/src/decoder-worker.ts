@@ -10,7 +10,7 @@
  * place instead of concatenating it; a graph it cannot rewrite runs as exported.
  */
 import type ort from 'onnxruntime-node';
-import { prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
 import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
 import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
 import { TokenSampler, type SampledToken } from './token-sampler.js';
@@ -45,6 +45,8 @@ export class WorkerDecoder {
   private readonly fromPresent: boolean;
   private readonly feedsPositions: boolean;
   private readonly fetches: string[];
+  /** Fetches of a pass whose every sampled row is plain greedy: the graph's argmax, not the logits. */
+  private readonly greedyFetches: string[] | undefined;
   private readonly vocabSize: number | undefined;
   private readonly mode: DecoderGraphMode;
   /** Per sequence: its sampler, and the last token it sampled (the input of its next decode row). */
@@ -72,6 +74,7 @@ export class WorkerDecoder {
       }
     }
     this.fetches = ['logits', ...this.sourceNames];
+    this.greedyFetches = graph?.argmax && outputs.has(ARGMAX_OUTPUT) ? [ARGMAX_OUTPUT, ...this.sourceNames] : undefined;
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     if (!logits?.isTensor) throw new Error('the model has no logits output');
     const vocab = logits.shape[logits.shape.length - 1];
@@ -97,20 +100,29 @@ export class WorkerDecoder {
     const reports: PassReport[] = [];
     for (const pass of request.passes) {
       const resolved = pass.map((r) => this.resolve(r));
-      const { report, logits } = await this.pass(resolved, ortApi);
+      const samplers = resolved.map((r) => {
+        if (!r.sample) return undefined;
+        const sampler = this.samplers.get(r.id);
+        if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
+        return sampler;
+      });
+      // Greedy rows with nothing else to apply need only the argmax the graph computes.
+      const greedy = !request.logits && this.greedyFetches !== undefined && samplers.every((s) => !s || s.plainGreedy);
+      const { report, logits, argmax } = await this.pass(resolved, ortApi, greedy);
       reports.push(report);
-      vocabSize = logits.vocab;
-      if (request.logits) {
+      if (logits) vocabSize = logits.vocab;
+      if (request.logits && logits) {
         returned ??= new Float32Array(rows * vocabSize);
         resolved.forEach((_, i) => returned!.set(logits.row(i), (at + i) * vocabSize));
       }
       const sampleStarted = performance.now();
       resolved.forEach((r, i) => {
-        if (!r.sample) return;
-        const sampler = this.samplers.get(r.id);
-        if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
+        const sampler = samplers[i];
+        if (!sampler) return;
         // Penalties work in place: on the copy when the logits go back as the model gave them.
-        const picked = sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits.row(i));
+        const picked = argmax
+          ? sampler.take(argmax(i))
+          : sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits!.row(i));
         sampled[at + i] = picked;
         this.lastSampled.set(r.id, picked.id);
       });
@@ -143,8 +155,15 @@ export class WorkerDecoder {
     return { ...r, tokens: [last] };
   }
 
-  /** One forward pass, and the last-token logits of its rows (by request row, views of the session's output). */
-  private async pass(rows: Row[], ortApi: typeof ort): Promise<{ report: PassReport; logits: { vocab: number; row(i: number): Float32Array } }> {
+  /**
+   * One forward pass, and per request row either the last token's logits (views of the session's
+   * output) or, for a `greedy` pass, their argmax.
+   */
+  private async pass(
+    rows: Row[],
+    ortApi: typeof ort,
+    greedy: boolean,
+  ): Promise<{ report: PassReport; logits?: { vocab: number; row(i: number): Float32Array }; argmax?: (i: number) => number }> {
     const { kvHeads: H, headDim: D } = this.geometry;
     const cacheStarted = performance.now();
     for (const r of rows) {
@@ -189,27 +208,35 @@ export class WorkerDecoder {
       feeds[name] = new ortApi.Tensor('float32', layout.block.data[k]!.subarray(0, pastSize), [B, H, cap, D]);
     });
     const runStarted = performance.now();
-    const out = await this.session.run(feeds, this.fetches);
+    const out = await this.session.run(feeds, greedy ? this.greedyFetches! : this.fetches);
     const sessionMs = performance.now() - runStarted;
 
     const appendStarted = performance.now();
     const sources = this.sourceNames.map((n) => out[n]!.data as Float32Array);
     this.store.append(layout, sources, this.fromPresent ? cap + T : T, this.fromPresent ? cap : 0, tokensPerRow);
     cacheMs += performance.now() - appendStarted;
-    const all = out.logits!.data as Float32Array;
-    const V = out.logits!.dims[2]!;
-    // Every new position's logits, or (a rewritten graph) only the last one's.
-    const logitPositions = out.logits!.dims[1]!;
-    if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
-    // Block row b holds request row order[b].
+    const report = { sessionMs, cacheMs, capacity: cap, width: T };
+    // Block row b holds request row order[b]; its last new position is the output's last, or
+    // (a graph that gives every position) its own last token's.
     const blockRow = new Array<number>(rows.length);
     layout.order.forEach((i, b) => (blockRow[i] = b));
-    const row = (i: number) => {
+    const positionOf = (i: number, positions: number) => {
       const b = blockRow[i]!;
-      const from = (logitPositions === 1 ? b : b * T + tokensPerRow[b]! - 1) * V;
+      return positions === 1 ? b : b * T + tokensPerRow[b]! - 1;
+    };
+    if (greedy) {
+      const ids = out[ARGMAX_OUTPUT]!;
+      const data = ids.data as BigInt64Array;
+      return { report, argmax: (i) => Number(data[positionOf(i, ids.dims[1]!)]!) };
+    }
+    const all = out.logits!.data as Float32Array;
+    const V = out.logits!.dims[2]!;
+    if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
+    const row = (i: number) => {
+      const from = positionOf(i, out.logits!.dims[1]!) * V;
       return all.subarray(from, from + V);
     };
-    return { report: { sessionMs, cacheMs, capacity: cap, width: T }, logits: { vocab: V, row } };
+    return { report, logits: { vocab: V, row } };
   }
 }
 

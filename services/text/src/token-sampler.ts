@@ -44,20 +44,34 @@ export class TokenSampler {
     for (const id of promptIds) this.seen.add(id);
   }
 
+  /**
+   * Greedy with nothing to apply or report (no penalties, no logprobs): the next token is the
+   * logits' argmax, which the caller may take from elsewhere (the graph's) and give to {@link take}.
+   */
+  get plainGreedy(): boolean {
+    const s = this.settings;
+    return s.temperature === 0 && s.repetitionPenalty === 1 && s.presencePenalty === 0 && s.frequencyPenalty === 0 && s.logprobs === undefined;
+  }
+
   /** Picks the next token from `logits` (one row, vocabulary-sized; modified in place) and records it. */
   sample(logits: Float32Array): SampledToken {
     this.applyPenalties(logits);
     const s = this.settings;
     const id = s.temperature === 0 ? argmax(logits) : this.draw(logits);
-    const result: SampledToken = { id, logprob: 0, top: [] };
+    const result = this.take(id);
     if (s.logprobs !== undefined) {
       const logZ = logSumExp(logits);
       result.logprob = logits[id]! - logZ;
       result.top = topIndices(logits, s.logprobs).map((i) => ({ id: i, logprob: logits[i]! - logZ }));
     }
+    return result;
+  }
+
+  /** Records `id` as this sequence's next token (the penalties' counts). */
+  take(id: number): SampledToken {
     this.generated.set(id, (this.generated.get(id) ?? 0) + 1);
     this.seen.add(id);
-    return result;
+    return { id, logprob: 0, top: [] };
   }
 
   private applyPenalties(logits: Float32Array): void {
