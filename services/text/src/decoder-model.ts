@@ -227,7 +227,9 @@ export class DecoderModel {
       parts.forEach(({ pass, rows }, k) => {
         computeMs[pass]! += reply.passes[k]!.sessionMs;
         for (const i of rows) {
-          sampled[pass]![i] = reply.sampled[row] ?? null;
+          const id = reply.tokens[row]!;
+          const detail = reply.logprobs.get(row);
+          sampled[pass]![i] = id < 0 ? null : { id, logprob: detail?.logprob ?? 0, top: detail?.top ?? [] };
           if (options.logits) logits[pass]![i] = reply.logits.subarray(row * reply.vocabSize, (row + 1) * reply.vocabSize);
           row++;
         }

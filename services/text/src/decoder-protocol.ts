@@ -5,7 +5,7 @@
  * cross only when asked for.
  */
 import type { SamplingSettings } from './sampling-params.js';
-import type { SampledToken } from './token-sampler.js';
+import type { TokenChoice } from './token-sampler.js';
 
 /** The method name of a step on the executor's worker extension. */
 export const DECODER_STEP = 'decoder.step';
@@ -57,8 +57,13 @@ export interface PassReport {
 
 /** The answer to a {@link DecoderStepRequest}. */
 export interface DecoderStepReply {
-  /** Per row, every pass's rows in request order: the token sampled, or null where the row did not sample. */
-  sampled: (SampledToken | null)[];
+  /**
+   * Per row, every pass's rows in request order: the token sampled, or -1 where the row did not
+   * sample (a typed array: a step's reply is cloned between threads, an object per row is not free).
+   */
+  tokens: Int32Array;
+  /** For the rows that asked for logprobs (by row index as in `tokens`): the token's and the alternatives'. */
+  logprobs: Map<number, { logprob: number; top: TokenChoice[] }>;
   /** When asked for: logits after each row's last new token, as the model gave them: `[rows, vocab]`; else empty. */
   logits: Float32Array;
   vocabSize: number;

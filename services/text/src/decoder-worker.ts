@@ -13,7 +13,7 @@ import type ort from 'onnxruntime-node';
 import { ARGMAX_OUTPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
 import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
 import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
-import { TokenSampler, type SampledToken } from './token-sampler.js';
+import { TokenSampler } from './token-sampler.js';
 
 /** A pass row with its tokens resolved. */
 type Row = PassRowRequest & { tokens: number[] };
@@ -94,7 +94,8 @@ export class WorkerDecoder {
     // Each row's last-position logits go back only when asked for; sampling reads the session's output.
     let returned: Float32Array | undefined;
     let vocabSize = this.vocabSize ?? 0;
-    const sampled: (SampledToken | null)[] = new Array<SampledToken | null>(rows).fill(null);
+    const tokens = new Int32Array(rows).fill(-1);
+    const logprobs: DecoderStepReply['logprobs'] = new Map();
     let at = 0;
     let sampleMs = 0;
     const reports: PassReport[] = [];
@@ -123,7 +124,8 @@ export class WorkerDecoder {
         const picked = argmax
           ? sampler.take(argmax(i))
           : sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits!.row(i));
-        sampled[at + i] = picked;
+        tokens[at + i] = picked.id;
+        if (sampler.reportsLogprobs) logprobs.set(at + i, { logprob: picked.logprob, top: picked.top });
         this.lastSampled.set(r.id, picked.id);
       });
       sampleMs += performance.now() - sampleStarted;
@@ -131,7 +133,8 @@ export class WorkerDecoder {
     }
     returned ??= new Float32Array(0);
     const reply: DecoderStepReply = {
-      sampled,
+      tokens,
+      logprobs,
       logits: returned,
       vocabSize,
       sampleMs,
@@ -143,7 +146,9 @@ export class WorkerDecoder {
       cachedSequences: this.store.size,
       graph: this.mode,
     };
-    return { reply, transfer: returned.length > 0 ? [returned.buffer as ArrayBuffer] : [] };
+    const transfer = [tokens.buffer as ArrayBuffer];
+    if (returned.length > 0) transfer.push(returned.buffer as ArrayBuffer);
+    return { reply, transfer };
   }
 
   /** A row with its tokens (the last sampled one where it sent none), its sampler registered. */

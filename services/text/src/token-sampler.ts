@@ -53,6 +53,11 @@ export class TokenSampler {
     return s.temperature === 0 && s.repetitionPenalty === 1 && s.presencePenalty === 0 && s.frequencyPenalty === 0 && s.logprobs === undefined;
   }
 
+  /** Whether sampled tokens carry log probabilities (the request asked for logprobs). */
+  get reportsLogprobs(): boolean {
+    return this.settings.logprobs !== undefined;
+  }
+
   /** Picks the next token from `logits` (one row, vocabulary-sized; modified in place) and records it. */
   sample(logits: Float32Array): SampledToken {
     this.applyPenalties(logits);
