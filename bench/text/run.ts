@@ -10,7 +10,7 @@
  *
  *   npx tsx bench/text/run.ts [--requests 300] [--rate 0] [--load 6] [--rounds 2] [--instances 1] [--threads 1]
  *                             [--max-active 0] [--kv-tokens 0] [--step-tokens 0] [--prefill-chunk 0] [--sweep 16:4096,32:8192]
- *                             [--modes continuous,request,none] [--out bench/text/RESULTS.md]
+ *                             [--temperature 0] [--top-p 1] [--modes continuous,request,none] [--out bench/text/RESULTS.md]
  *
  * --rate 0 picks --load times the measured one-at-a-time capacity: at 6x every mode is saturated
  * (more arrives than any serves), so output tokens/s is each mode's capacity. Queues are unbounded.
@@ -47,6 +47,9 @@ const KV_TOKENS = Number(arg('--kv-tokens', '0'));
 /** Continuous batching's step token budget and prompt chunk (0: the model's config.json). */
 const STEP_TOKENS = Number(arg('--step-tokens', '0'));
 const PREFILL_CHUNK = Number(arg('--prefill-chunk', '0'));
+/** Sampling of every request (seeded per request): greedy by default. */
+const TEMPERATURE = Number(arg('--temperature', '0'));
+const TOP_P = Number(arg('--top-p', '1'));
 /** Max batch (continuous: most active sequences) and KV-cache budget in tokens; 0 takes the model's. */
 interface Limits {
   maxActive: number;
@@ -115,10 +118,11 @@ async function runMode(mode: BatchingMode, jobs: Job[], limits: Limits = { maxAc
   const tokenLimits = { defaultMaxTokens: 16, maxTokensLimit: 1024 };
   const start = performance.now();
   const outcomes = await Promise.all(
-    jobs.map(async (job) => {
+    jobs.map(async (job, k) => {
       await new Promise((r) => setTimeout(r, Math.max(0, start + job.at - performance.now())));
       const arrived = start + job.at;
-      const settings = resolveSampling({ maxTokens: job.maxTokens, temperature: 0, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] }, tokenLimits);
+      const sampling = { temperature: TEMPERATURE, topP: TOP_P, seed: k + 1 };
+      const settings = resolveSampling({ maxTokens: job.maxTokens, ...sampling, ignoreEos: true, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [] }, tokenLimits);
       const seq = g.generator.prepare(job.prompt, settings, 2);
       let first = 0;
       const counted = () => {
@@ -163,6 +167,10 @@ function breakdown(seconds: number, st: DecoderStats): string[] {
     INSTANCES === 1 ? s(idle) : '-',
   ];
 }
+
+/** Field by field sums of two objects of counters. */
+const addStats = <T extends object>(a: T, b: T): T =>
+  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, typeof v === 'number' ? v + (b[k as keyof T] as number) : v])) as T;
 
 const pct = (values: number[], p: number) => {
   const s = values.slice().sort((a, b) => a - b);
@@ -217,7 +225,7 @@ async function main() {
   const times = modes.map((mode) => {
     const runs = results.get(mode)!;
     const seconds = runs.reduce((n, r) => n + r.seconds, 0);
-    const total = runs.map((r) => r.stats).reduce((a, b) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v + b[k as keyof DecoderStats]])) as unknown as DecoderStats);
+    const total = runs.map((r) => r.stats).reduce((a, b) => ({ ...addStats(a, b), sampledFrom: a.sampledFrom && addStats(a.sampledFrom, b.sampledFrom) }));
     return `| ${mode} | ${seconds.toFixed(1)} | ${breakdown(seconds, total).join(' | ')} |`;
   });
   const f = (v: number, d = 0) => v.toFixed(d);
@@ -242,7 +250,7 @@ async function main() {
 Command: \`npx tsx bench/text/run.ts${args.length ? ' ' + args.join(' ') : ''}\` (from the repository root).
 Machine: nproc ${nproc}, CPU ${cpu}, Node ${node}, onnxruntime-node 1.30.0; load average ${loadBefore.map((l) => l.toFixed(2)).join(', ')} before the modes ran, ${loadAfter.map((l) => l.toFixed(2)).join(', ')} after (about 1-1.6 is this benchmark alone; more means other work shared the machine). Whole run: ${Math.round((Date.now() - started) / 1000)} s.
 
-Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (${THREADS} intra-op thread${THREADS === 1 ? '' : 's'} each), the same for every mode. \`ignore_eos\` and greedy decoding: every request generates exactly its max_tokens.
+Model: \`models/${MODEL}\` in ${INSTANCES} worker-thread session(s) (${THREADS} intra-op thread${THREADS === 1 ? '' : 's'} each), the same for every mode. \`ignore_eos\` and ${TEMPERATURE === 0 ? 'greedy decoding' : `sampling at temperature ${TEMPERATURE}${TOP_P < 1 ? `, top_p ${TOP_P}` : ''} (seeded per request)`}: every request generates exactly its max_tokens.
 Trace: ${REQUESTS} requests, Poisson arrivals at ${f(rate, 2)}/s (${requested > 0 ? 'given' : `${load}x the measured one-at-a-time capacity of ${f(oneAtATime, 2)}/s`}), replayed identically for each mode, ${ROUNDS} rounds (mode order alternates to cancel drift). Queues are unbounded (no request is shed), so output tokens/s is what a mode sustains under this load.
 Prompts (${TEXT.split('/').pop()}): 80% short (4-24 characters), 20% long (3/8-5/8 of the ${context}-token context); median ${pct(promptLens, 50)}, p95 ${pct(promptLens, 95)}. Outputs: 70% 8-23 tokens, 30% 64-127 (capped by the context); median ${pct(outLens, 50)}, p95 ${pct(outLens, 95)}.
 Modes: continuous = ContinuousBatcher (max ${configured.maxActive} active, admitted while their prompt + max_tokens fit the KV budget of ${configured.kvTokens} tokens; step budget and prefill chunk from the model's config.json); request = RequestBatcher (DynamicBatcher, max batch ${configured.maxActive}, a batch formed in arrival order while rows x its longest prompt + max_tokens fits the same KV budget, 5 ms max queue delay; a batch runs to its longest member, finished rows leave it); none = one request at a time.

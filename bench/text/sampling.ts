@@ -1,8 +1,11 @@
 /**
  * Times the worker's token sampler (services/text/src/token-sampler.ts) per sampling setting, on
- * real next-token logits of fortunes-gpt (64 prompts from tang300), in microseconds per token. For
- * scale: a decode row's forward pass costs about 25 us on one CPU thread (bench/text/pass-cost.ts).
- * The checksum of the drawn ids shows whether a change to the sampler changed what it draws.
+ * real next-token logits of fortunes-gpt (64 prompts from tang300), in microseconds per token:
+ * drawing from the logits (`sample`, the path of requests with penalties or logprobs) and, for
+ * settings without those, from probabilities the graph computes (`sampleProbs`; here softmaxed
+ * beforehand, off the clock). For scale: a decode row's forward pass costs about 25 us on one CPU
+ * thread (bench/text/pass-cost.ts). The checksum of the drawn ids shows whether a change to the
+ * sampler changed what it draws.
  *
  *   npx tsx bench/text/sampling.ts
  */
@@ -39,7 +42,13 @@ const SETTINGS: [string, Partial<SamplingParams>][] = [
   ['temperature 0.8, top_p 0.95, repetition 1.1', { temperature: 0.8, topP: 0.95, repetitionPenalty: 1.1 }],
 ];
 const N = 4000;
-console.log('| setting | us per token | checksum |\n| --- | --- | --- |');
+const softmax = (row: Float32Array, temperature: number) => {
+  const max = Math.max(...row);
+  const w = Float64Array.from(row, (v) => Math.exp((v - max) / temperature));
+  const z = w.reduce((a, b) => a + b, 0);
+  return Float32Array.from(w, (v) => v / z);
+};
+console.log('| setting | from logits: us per token | checksum | from probabilities: us per token | checksum |\n| --- | --- | --- | --- | --- |');
 for (const [name, p] of SETTINGS) {
   const settings = resolveSampling({ maxTokens: 16, topK: 0, presencePenalty: 0, frequencyPenalty: 0, stop: [], seed: 1, ...p }, { defaultMaxTokens: 16, maxTokensLimit: 1024 });
   const sampler = new TokenSampler(settings, [1, 2, 3]);
@@ -49,5 +58,14 @@ for (const [name, p] of SETTINGS) {
   let checksum = 7;
   const started = performance.now();
   for (let i = 0; i < N; i++) checksum = (checksum * 31 + sampler.sample(copies[i]!).id) % 1000003;
-  console.log(`| ${name} | ${(((performance.now() - started) / N) * 1000).toFixed(1)} | ${checksum} |`);
+  const cells = [`${(((performance.now() - started) / N) * 1000).toFixed(1)} | ${checksum}`];
+  const fresh = new TokenSampler(settings, [1, 2, 3]);
+  if (fresh.plainSampling) {
+    const probs = rows.map((row) => softmax(row, settings.temperature));
+    let sum = 7;
+    const t = performance.now();
+    for (let i = 0; i < N; i++) sum = (sum * 31 + fresh.sampleProbs(probs[i % probs.length]!).id) % 1000003;
+    cells.push(`${(((performance.now() - t) / N) * 1000).toFixed(1)} | ${sum}`);
+  } else cells.push('- | -');
+  console.log(`| ${name} | ${cells.join(' | ')} |`);
 }

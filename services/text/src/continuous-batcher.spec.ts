@@ -116,6 +116,28 @@ describe('generation over a standard KV-cache export', () => {
     await Promise.all(viaArgmax.map((s) => collect(g, s)));
     await Promise.all(viaLogits.map((s) => collect(g, s)));
     expect(viaArgmax.map((s) => s.generatedIds)).toEqual(viaLogits.map((s) => s.generatedIds));
+    expect(g.model.stats.sampledFrom).toEqual({ argmax: 36, probs: 0, logits: 36 });
+  });
+
+  it('gives a seeded sampled request the same tokens alone and batched with requests that need logits', async () => {
+    const g = await open();
+    const sampled = () => g.generator.prepare('the quick', settings({ maxTokens: 16, temperature: 1.2, topP: 0.95, seed: 42 }), 2);
+    const alone = sampled();
+    await collect(g, alone);
+    // Batched with a repetition-penalty request and a logprobs request: their passes fetch the
+    // logits too, while the sampled request still draws from the graph's probabilities.
+    const batched = sampled();
+    const others = [
+      g.generator.prepare('over the lazy', settings({ maxTokens: 16, temperature: 0.7, repetitionPenalty: 1.3, seed: 1 }), 2),
+      g.generator.prepare('jumps', greedy(16, { logprobs: 2 }), 2),
+    ];
+    const before = { ...g.model.stats.sampledFrom };
+    await Promise.all([batched, ...others].map((s) => collect(g, s)));
+    expect(batched.generatedIds).toEqual(alone.generatedIds);
+    // Every one of its 16 tokens came from the graph's probabilities, the others' from the logits.
+    expect(g.model.stats.sampledFrom.probs - before.probs).toBe(16);
+    expect(g.model.stats.sampledFrom.logits - before.logits).toBe(32);
+    expect(new Set(alone.generatedIds).size).toBeGreaterThan(1);
   });
 
   it('gives the same greedy tokens on two sessions, each keeping the caches of its sequences', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { ARGMAX_OUTPUT, prepareDecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, PROBS_OUTPUT, TEMPERATURE_INPUT, prepareDecoderGraph } from './decoder-graph.js';
 
 const MODEL = fileURLToPath(new URL('../test/models/tiny-gpt2/1/model.onnx', import.meta.url));
 const H = 2;
@@ -61,15 +61,17 @@ describe('prepareDecoderGraph', () => {
       [40, 41, 42, 43, 44],
       [50, 51, 52, 53, 54],
     ];
+    // The rewritten graph also takes each row's sampling temperature.
+    const temperature = (t: number[]) => ({ [TEMPERATURE_INPUT]: new ort.Tensor('float32', Float32Array.from(t), [t.length, 1, 1]) });
     const a = await original.run(feeds(prompt, undefined));
-    const b = await rewritten.run(feeds(prompt, undefined));
+    const b = await rewritten.run({ ...feeds(prompt, undefined), ...temperature([1, 1]) });
     expect(b.logits!.dims).toEqual([2, 1, a.logits!.dims[2]]);
     expect(maxDiff(lastPosition(a.logits!), b.logits!)).toBeLessThan(1e-5);
     const presents = [0, 1].flatMap((l) => [a[`present.${l}.key`]!, a[`present.${l}.value`]!]);
     [...prepared.newKv.values()].forEach((name, k) => expect(maxDiff(presents[k]!, b[name]!)).toBe(0));
 
     const a2 = await original.run(feeds([[60], [61]], presents));
-    const b2 = await rewritten.run(feeds([[60], [61]], presents));
+    const b2 = await rewritten.run({ ...feeds([[60], [61]], presents), ...temperature([0.5, 2]) });
     expect(maxDiff(a2.logits!, b2.logits!)).toBeLessThan(1e-5);
     // The argmax output is each row's argmax of the logits (lowest index on ties).
     expect(prepared.argmax).toBe(true);
@@ -77,6 +79,14 @@ describe('prepareDecoderGraph', () => {
     const rows = [0, 1].map((r) => Array.from((b2.logits!.data as Float32Array).subarray(r * V, (r + 1) * V)));
     expect(b2[ARGMAX_OUTPUT]!.dims).toEqual([2, 1]);
     expect(Array.from(b2[ARGMAX_OUTPUT]!.data as BigInt64Array, Number)).toEqual(rows.map((row) => row.indexOf(Math.max(...row))));
+    // The probabilities output is softmax(logits / temperature) of each row, at its own temperature.
+    expect(prepared.probs).toBe(true);
+    [0.5, 2].forEach((t, r) => {
+      const w = rows[r]!.map((v) => Math.exp((v - Math.max(...rows[r]!)) / t));
+      const z = w.reduce((x, y) => x + y, 0);
+      const probs = (b2[PROBS_OUTPUT]!.data as Float32Array).subarray(r * V, (r + 1) * V);
+      expect(Math.max(...w.map((v, i) => Math.abs(v / z - probs[i]!)))).toBeLessThan(1e-6);
+    });
     // The new key of the decode step is the last position of the original's present.
     const present = a2['present.0.key']!;
     const tail = new Float32Array(2 * H * D);

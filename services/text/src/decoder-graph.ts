@@ -101,6 +101,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 const MODEL_GRAPH = 7;
 const MODEL_OPSET = 8;
 const GRAPH_NODE = 1;
+const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const FLOAT = 1;
 const INT64 = 7;
@@ -108,13 +109,17 @@ const INT64 = 7;
 const varintField = (no: number, value: number): Uint8Array => new Uint8Array([...encodeVarint(no * 8), ...encodeVarint(value)]);
 const stringField = (no: number, value: string): Uint8Array => lengthDelimited(no, utf8.encode(value));
 
-/** A graph output named `name` of element type `type` (rank and shape left to inference). */
-function tensorOutput(name: string, type = FLOAT): Uint8Array {
-  return lengthDelimited(GRAPH_OUTPUT, concat([stringField(1, name), lengthDelimited(2, lengthDelimited(1, varintField(1, type)))]));
+/** A graph output (or, with `field` GRAPH_INPUT, input) named `name` of element type `type` (shape left open). */
+function tensorOutput(name: string, type = FLOAT, field = GRAPH_OUTPUT): Uint8Array {
+  return lengthDelimited(field, concat([stringField(1, name), lengthDelimited(2, lengthDelimited(1, varintField(1, type)))]));
 }
 
 /** The output {@link prepareDecoderGraph} adds: the argmax of each logits position over the vocabulary (`[batch, positions]`, int64). */
 export const ARGMAX_OUTPUT = 'decoder/logits_argmax';
+/** The input it adds: each row's sampling temperature, `[batch, 1, 1]` float (1 where unused). */
+export const TEMPERATURE_INPUT = 'decoder/temperature';
+/** The output it adds: softmax(logits / temperature) over the vocabulary, `[batch, positions, vocab]`. */
+export const PROBS_OUTPUT = 'decoder/probs';
 
 type Attribute = { name: string; ints?: number[]; int?: number; tensor?: Uint8Array };
 
@@ -187,6 +192,12 @@ export interface DecoderGraph {
    * would copy out (a vocabulary of floats per row) only for the worker to scan them.
    */
   argmax: boolean;
+  /**
+   * The graph takes {@link TEMPERATURE_INPUT} (always to be fed) and outputs {@link PROBS_OUTPUT}:
+   * a sampled step draws from probabilities the session computed (vectorized), instead of one
+   * `Math.exp` per vocabulary entry in the worker.
+   */
+  probs: boolean;
 }
 
 /**
@@ -325,11 +336,20 @@ export function prepareDecoderGraph(model: Uint8Array, options: { concatFree?: b
     parts.push(encodeNode('ArgMax', ['logits'], [ARGMAX_OUTPUT], ARGMAX_OUTPUT, [{ name: 'axis', int: 2 }, { name: 'keepdims', int: 0 }]));
     parts.push(tensorOutput(ARGMAX_OUTPUT, INT64));
   }
+  // Softmax's axis attribute means one axis from opset 13 (a flattened tail before).
+  const probs = graphOutputs.has('logits') && !graphOutputs.has(PROBS_OUTPUT) && opset >= 13;
+  if (probs) {
+    parts.push(tensorOutput(TEMPERATURE_INPUT, FLOAT, GRAPH_INPUT));
+    parts.push(encodeNode('Div', ['logits', TEMPERATURE_INPUT], ['decoder/scaled_logits'], 'decoder/scaled_logits'));
+    parts.push(encodeNode('Softmax', ['decoder/scaled_logits'], [PROBS_OUTPUT], PROBS_OUTPUT, [{ name: 'axis', int: 2 }]));
+    parts.push(tensorOutput(PROBS_OUTPUT));
+  }
   return {
     model: concat([model.subarray(0, graph.start), lengthDelimited(MODEL_GRAPH, concat(parts)), model.subarray(graph.end)]),
     newKv,
     concatFree,
     lastLogitsOnly,
     argmax,
+    probs,
   };
 }

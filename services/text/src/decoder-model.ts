@@ -10,7 +10,7 @@
 import { fileURLToPath } from 'node:url';
 import { ServiceError, Status } from '@aigc/runtime';
 import type { OnnxExecutor } from '@aigc/serving';
-import { DECODER_STEP, type DecoderGraphMode, type DecoderStepReply, type DecoderStepRequest, type PassRowRequest, type SamplerInit } from './decoder-protocol.js';
+import { DECODER_STEP, type DecoderGraphMode, type DecoderStepReply, type DecoderStepRequest, type PassRowRequest, type SampledFrom, type SamplerInit } from './decoder-protocol.js';
 import { cacheGeometryOf, type CacheGeometry } from './kv-cache.js';
 import type { SampledToken } from './token-sampler.js';
 
@@ -88,12 +88,14 @@ export interface DecoderStats {
   rows: number;
   /** Floats the workers' cache stores copied (row moves and re-layouts). */
   copiedFloats: number;
+  /** Sampled rows by what they were sampled from (the graph's argmax or probabilities, or the logits). */
+  sampledFrom: SampledFrom;
 }
 
 /** Runs steps of a decoder-only model; see the module comment. */
 export class DecoderModel {
   readonly geometry: CacheGeometry;
-  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, prefillTokens: 0, prefillPositions: 0, cacheMs: 0, workerOtherMs: 0, sampleMs: 0, workerMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0 };
+  readonly stats: DecoderStats = { steps: 0, passes: 0, sessionMs: 0, prefillSessionMs: 0, prefillPasses: 0, prefillTokens: 0, prefillPositions: 0, cacheMs: 0, workerOtherMs: 0, sampleMs: 0, workerMs: 0, transferMs: 0, inboundMs: 0, attendedSlots: 0, rows: 0, copiedFloats: 0, sampledFrom: { argmax: 0, probs: 0, logits: 0 } };
   private nextId = 1;
   /** Live caches per instance (to place new sequences) and ids to free on each. */
   private readonly live: number[];
@@ -270,6 +272,7 @@ export class DecoderModel {
         for (const r of passes[k]!) s.prefillTokens += r.tokens?.length ?? 1;
       }
       s.cacheMs += p.cacheMs;
+      for (const k of ['argmax', 'probs', 'logits'] as const) s.sampledFrom[k] += p.sampledFrom[k];
       s.attendedSlots += passes[k]!.length * p.capacity;
       s.rows += passes[k]!.length;
       inWorker -= p.sessionMs + p.cacheMs;

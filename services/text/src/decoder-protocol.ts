@@ -53,6 +53,15 @@ export interface PassReport {
   capacity: number;
   /** New positions per row (the longest row's new tokens; the others are padded to it). */
   width: number;
+  /** Rows that sampled, by what they sampled from: the graph's argmax or probabilities, or the logits. */
+  sampledFrom: SampledFrom;
+}
+
+/** Counts of sampled rows by source (see {@link PassReport.sampledFrom}). */
+export interface SampledFrom {
+  argmax: number;
+  probs: number;
+  logits: number;
 }
 
 /** The answer to a {@link DecoderStepRequest}. */

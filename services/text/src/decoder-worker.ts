@@ -10,10 +10,18 @@
  * place instead of concatenating it; a graph it cannot rewrite runs as exported.
  */
 import type ort from 'onnxruntime-node';
-import { ARGMAX_OUTPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, PROBS_OUTPUT, TEMPERATURE_INPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
 import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
 import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
 import { TokenSampler } from './token-sampler.js';
+
+/** What one pass gives back, per request row `i` of its last new token (only what was fetched). */
+interface PassOutput {
+  report: PassReport;
+  logits?: { vocab: number; row(i: number): Float32Array };
+  argmax?: (i: number) => number;
+  probs?: (i: number) => Float32Array;
+}
 
 /** A pass row with its tokens resolved. */
 type Row = PassRowRequest & { tokens: number[] };
@@ -44,9 +52,9 @@ export class WorkerDecoder {
   private readonly sourceNames: string[] = [];
   private readonly fromPresent: boolean;
   private readonly feedsPositions: boolean;
-  private readonly fetches: string[];
-  /** Fetches of a pass whose every sampled row is plain greedy: the graph's argmax, not the logits. */
-  private readonly greedyFetches: string[] | undefined;
+  /** The rewritten graph's argmax and probabilities outputs (and its temperature input), when it has them. */
+  private readonly hasArgmax: boolean;
+  private readonly hasProbs: boolean;
   private readonly vocabSize: number | undefined;
   private readonly mode: DecoderGraphMode;
   /** Per sequence: its sampler, and the last token it sampled (the input of its next decode row). */
@@ -73,8 +81,8 @@ export class WorkerDecoder {
         this.sourceNames.push(this.fromPresent ? `present.${l}.${kind}` : newKv!.get(past)!);
       }
     }
-    this.fetches = ['logits', ...this.sourceNames];
-    this.greedyFetches = graph?.argmax && outputs.has(ARGMAX_OUTPUT) ? [ARGMAX_OUTPUT, ...this.sourceNames] : undefined;
+    this.hasArgmax = graph?.argmax === true && outputs.has(ARGMAX_OUTPUT);
+    this.hasProbs = graph?.probs === true && outputs.has(PROBS_OUTPUT) && session.inputNames.includes(TEMPERATURE_INPUT);
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     if (!logits?.isTensor) throw new Error('the model has no logits output');
     const vocab = logits.shape[logits.shape.length - 1];
@@ -107,9 +115,15 @@ export class WorkerDecoder {
         if (!sampler) throw new Error(`sequence ${r.id} has no sampler on this worker`);
         return sampler;
       });
-      // Greedy rows with nothing else to apply need only the argmax the graph computes.
-      const greedy = !request.logits && this.greedyFetches !== undefined && samplers.every((s) => !s || s.plainGreedy);
-      const { report, logits, argmax } = await this.pass(resolved, ortApi, greedy);
+      // What the pass fetches: greedy rows with nothing else to apply need only the graph's argmax
+      // (or the logits, when fetched anyway: the same token); plain sampled rows always draw from
+      // the graph's probabilities, so their tokens do not depend on what shares the pass; the rest
+      // need the logits.
+      const fromProbs = (s: TokenSampler | undefined) => s !== undefined && this.hasProbs && s.plainSampling;
+      const needLogits = request.logits === true || samplers.some((s) => s && !fromProbs(s) && !(this.hasArgmax && s.plainGreedy));
+      const fetch = { logits: needLogits, argmax: !needLogits && samplers.some((s) => s?.plainGreedy), probs: samplers.some(fromProbs) };
+      const temperatures = samplers.map((s) => (fromProbs(s) ? s!.temperature : 1));
+      const { report, logits, argmax, probs } = await this.pass(resolved, ortApi, fetch, temperatures);
       reports.push(report);
       if (logits) vocabSize = logits.vocab;
       if (request.logits && logits) {
@@ -121,9 +135,14 @@ export class WorkerDecoder {
         const sampler = samplers[i];
         if (!sampler) return;
         // Penalties work in place: on the copy when the logits go back as the model gave them.
-        const picked = argmax
-          ? sampler.take(argmax(i))
-          : sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits!.row(i));
+        const source = fromProbs(sampler) ? 'probs' : argmax && sampler.plainGreedy ? 'argmax' : 'logits';
+        report.sampledFrom[source]++;
+        const picked =
+          source === 'probs'
+            ? sampler.sampleProbs(probs!(i))
+            : source === 'argmax'
+              ? sampler.take(argmax!(i))
+              : sampler.sample(returned ? returned.slice((at + i) * vocabSize, (at + i + 1) * vocabSize) : logits!.row(i));
         tokens[at + i] = picked.id;
         if (sampler.reportsLogprobs) logprobs.set(at + i, { logprob: picked.logprob, top: picked.top });
         this.lastSampled.set(r.id, picked.id);
@@ -161,14 +180,15 @@ export class WorkerDecoder {
   }
 
   /**
-   * One forward pass, and per request row either the last token's logits (views of the session's
-   * output) or, for a `greedy` pass, their argmax.
+   * One forward pass, and per request row what `fetch` asks for of its last token: the logits
+   * (views of the session's output), their argmax, softmax(logits / `temperatures[i]`).
    */
   private async pass(
     rows: Row[],
     ortApi: typeof ort,
-    greedy: boolean,
-  ): Promise<{ report: PassReport; logits?: { vocab: number; row(i: number): Float32Array }; argmax?: (i: number) => number }> {
+    fetch: { logits: boolean; argmax: boolean; probs: boolean },
+    temperatures: number[],
+  ): Promise<PassOutput> {
     const { kvHeads: H, headDim: D } = this.geometry;
     const cacheStarted = performance.now();
     for (const r of rows) {
@@ -213,14 +233,23 @@ export class WorkerDecoder {
       feeds[name] = new ortApi.Tensor('float32', layout.block.data[k]!.subarray(0, pastSize), [B, H, cap, D]);
     });
     const runStarted = performance.now();
-    const out = await this.session.run(feeds, greedy ? this.greedyFetches! : this.fetches);
+    if (this.hasProbs) {
+      const t = new Float32Array(B);
+      layout.order.forEach((i, b) => (t[b] = temperatures[i]!));
+      feeds[TEMPERATURE_INPUT] = new ortApi.Tensor('float32', t, [B, 1, 1]);
+    }
+    const fetches = [...this.sourceNames];
+    if (fetch.logits) fetches.push('logits');
+    if (fetch.argmax) fetches.push(ARGMAX_OUTPUT);
+    if (fetch.probs) fetches.push(PROBS_OUTPUT);
+    const out = await this.session.run(feeds, fetches);
     const sessionMs = performance.now() - runStarted;
 
     const appendStarted = performance.now();
     const sources = this.sourceNames.map((n) => out[n]!.data as Float32Array);
     this.store.append(layout, sources, this.fromPresent ? cap + T : T, this.fromPresent ? cap : 0, tokensPerRow);
     cacheMs += performance.now() - appendStarted;
-    const report = { sessionMs, cacheMs, capacity: cap, width: T };
+    const report: PassReport = { sessionMs, cacheMs, capacity: cap, width: T, sampledFrom: { argmax: 0, probs: 0, logits: 0 } };
     // Block row b holds request row order[b]; its last new position is the output's last, or
     // (a graph that gives every position) its own last token's.
     const blockRow = new Array<number>(rows.length);
@@ -229,19 +258,28 @@ export class WorkerDecoder {
       const b = blockRow[i]!;
       return positions === 1 ? b : b * T + tokensPerRow[b]! - 1;
     };
-    if (greedy) {
+    const rowOf = (name: string) => {
+      const t = out[name]!;
+      const V = t.dims[2]!;
+      const data = t.data as Float32Array;
+      return (i: number) => {
+        const from = positionOf(i, t.dims[1]!) * V;
+        return data.subarray(from, from + V);
+      };
+    };
+    const result: PassOutput = { report };
+    if (fetch.argmax) {
       const ids = out[ARGMAX_OUTPUT]!;
       const data = ids.data as BigInt64Array;
-      return { report, argmax: (i) => Number(data[positionOf(i, ids.dims[1]!)]!) };
+      result.argmax = (i) => Number(data[positionOf(i, ids.dims[1]!)]!);
     }
-    const all = out.logits!.data as Float32Array;
-    const V = out.logits!.dims[2]!;
-    if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
-    const row = (i: number) => {
-      const from = positionOf(i, out.logits!.dims[1]!) * V;
-      return all.subarray(from, from + V);
-    };
-    return { report, logits: { vocab: V, row } };
+    if (fetch.probs) result.probs = rowOf(PROBS_OUTPUT);
+    if (fetch.logits) {
+      const V = out.logits!.dims[2]!;
+      if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
+      result.logits = { vocab: V, row: rowOf('logits') };
+    }
+    return result;
   }
 }
 

@@ -52,6 +52,43 @@ describe('TokenSampler', () => {
     }
   });
 
+  it('draws from probabilities as from logits: top-p and top-k over the most probable tokens', () => {
+    const reference = (p: Float32Array, topP: number, topK: number, random: () => number) => {
+      const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]! || a - b).slice(0, topK || p.length);
+      const w = order.map((i) => p[i]!);
+      const total = (topK ? w : Array.from(p)).reduce((a, b) => a + b, 0);
+      let kept = order.length;
+      if (topP < 1) for (let i = 0, mass = 0; i < order.length; i++) if ((mass += w[i]! / total) >= topP) { kept = i + 1; break; }
+      let r = random() * w.slice(0, kept).reduce((a, b) => a + b, 0);
+      for (let i = 0; i < kept; i++) if ((r -= w[i]!) <= 0) return order[i]!;
+      return order[kept - 1]!;
+    };
+    const make = seededRandom(11);
+    for (let trial = 0; trial < 8; trial++) {
+      // Softmax of 3,000 logits on a coarse grid (ties), a peaked head and a long tail.
+      const logits = Array.from({ length: 3000 }, () => Math.round((make() < 0.02 ? 8 : 0) + make() * 40 - 30) / 8);
+      const max = Math.max(...logits);
+      const z = logits.reduce((n, l) => n + Math.exp(l - max), 0);
+      const probs = Float32Array.from(logits, (l) => Math.exp(l - max) / z);
+      for (const [topP, topK] of [[0.9, 0], [0.5, 0], [1, 0], [1, 40], [0.8, 300]] as const) {
+        const sampler = new TokenSampler(settings({ temperature: 1, topP, topK, seed: trial }), []);
+        expect(sampler.plainSampling).toBe(true);
+        const random = seededRandom(trial);
+        for (let k = 0; k < 5; k++) {
+          const want = topP === 1 && topK === 0 ? undefined : reference(probs, topP, topK, random);
+          const got = sampler.sampleProbs(probs).id;
+          if (want !== undefined) expect(got).toBe(want);
+        }
+      }
+    }
+    // Without truncation: the same seed draws the same tokens, spread over the distribution.
+    const p = Float32Array.from([0.5, 0.3, 0.15, 0.05]);
+    const draw = (seed: number) => { const s = new TokenSampler(settings({ temperature: 1, seed }), []); return Array.from({ length: 400 }, () => s.sampleProbs(p).id); };
+    expect(draw(3)).toEqual(draw(3));
+    const counts = [0, 1, 2, 3].map((id) => draw(3).filter((x) => x === id).length / 400);
+    counts.forEach((c, i) => expect(Math.abs(c - p[i]!)).toBeLessThan(0.08));
+  });
+
   it('penalises repetition: a repetition penalty steers greedy decoding off seen tokens', () => {
     expect(draws(settings({ temperature: 0, repetitionPenalty: 1.2 }), 1, [0])).toEqual([1]);
   });

@@ -49,8 +49,55 @@ export class TokenSampler {
    * logits' argmax, which the caller may take from elsewhere (the graph's) and give to {@link take}.
    */
   get plainGreedy(): boolean {
+    return this.settings.temperature === 0 && this.plain;
+  }
+
+  /**
+   * Sampling (temperature above 0) with nothing to apply to the logits or report: the token can be
+   * drawn from softmax(logits / temperature) computed elsewhere (the graph's), with {@link sampleProbs}.
+   */
+  get plainSampling(): boolean {
+    return this.settings.temperature > 0 && this.plain;
+  }
+
+  get temperature(): number {
+    return this.settings.temperature;
+  }
+
+  private get plain(): boolean {
     const s = this.settings;
-    return s.temperature === 0 && s.repetitionPenalty === 1 && s.presencePenalty === 0 && s.frequencyPenalty === 0 && s.logprobs === undefined;
+    return s.repetitionPenalty === 1 && s.presencePenalty === 0 && s.frequencyPenalty === 0 && s.logprobs === undefined;
+  }
+
+  /**
+   * Draws the next token from `probs`, softmax(logits / temperature) of one row, with top-k and
+   * top-p as {@link sample} applies them, and records it. Only for {@link plainSampling}; a
+   * sequence always draws this way or always from logits, whatever shares its batch.
+   */
+  sampleProbs(probs: Float32Array): SampledToken {
+    const { topK, topP } = this.settings;
+    const n = probs.length;
+    let total = 0;
+    if ((topK === 0 || topK >= n) && topP >= 1) {
+      for (let i = 0; i < n; i++) total += probs[i]!;
+      let r = this.random() * total;
+      for (let i = 0; i < n; i++) {
+        r -= probs[i]!;
+        if (r <= 0) return this.take(i);
+      }
+      return this.take(argmax(probs));
+    }
+    let order: ArrayLike<number>;
+    if (topK > 0 && topK < n) {
+      order = topIndices(probs, topK);
+      for (let i = 0; i < order.length; i++) total += probs[order[i]!]!;
+    } else {
+      for (let i = 0; i < n; i++) total += probs[i]!;
+      order = nucleusByProbability(probs, topP * total);
+    }
+    const weights = new Float64Array(order.length);
+    for (let i = 0; i < order.length; i++) weights[i] = probs[order[i]!]!;
+    return this.take(this.pick(order, weights, total));
   }
 
   /** Whether sampled tokens carry log probabilities (the request asked for logprobs). */
@@ -114,6 +161,16 @@ export class TokenSampler {
       weights = new Float64Array(order.length);
       for (let i = 0; i < order.length; i++) weights[i] = w[order[i]!]!;
     }
+    return this.pick(order, weights, total);
+  }
+
+  /**
+   * Draws among candidates `order` (most likely first) with their `weights`, whose whole (the
+   * candidates', or the vocabulary's for top-p alone) is `total`: top-p keeps the shortest prefix
+   * holding `top_p` of it.
+   */
+  private pick(order: ArrayLike<number>, weights: Float64Array, total: number): number {
+    const { topP } = this.settings;
     let kept = order.length;
     if (topP < 1) {
       let mass = 0;
@@ -186,7 +243,38 @@ function nucleusCandidates(logits: Float32Array, w: Float64Array, max: number, t
   }
   const picked: number[] = [];
   for (let i = 0; i < n; i++) if (bins[i]! <= last) picked.push(i);
-  return sortByLogit(logits, picked);
+  return sortByValue(logits, picked);
+}
+
+/**
+ * {@link nucleusCandidates} for probabilities: tokens binned by the float32 exponent of their
+ * probability below the largest one's (so by powers of two, as there), most probable first.
+ */
+function nucleusByProbability(probs: Float32Array, mass: number): Float64Array {
+  const n = probs.length;
+  const BINS = 64;
+  const bits = new Uint32Array(probs.buffer, probs.byteOffset, n);
+  let top = 0;
+  for (let i = 0; i < n; i++) top = Math.max(top, (bits[i]! >>> 23) & 0xff);
+  if (bins.length < n) bins = new Uint8Array(n);
+  const sums = new Float64Array(BINS);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(BINS - 1, top - ((bits[i]! >>> 23) & 0xff));
+    bins[i] = b;
+    sums[b] += probs[i]!;
+  }
+  let last = BINS - 1;
+  let running = 0;
+  for (let b = 0; b < BINS; b++) {
+    running += sums[b]!;
+    if (running >= mass * (1 + 1e-9)) {
+      last = b;
+      break;
+    }
+  }
+  const picked: number[] = [];
+  for (let i = 0; i < n; i++) if (bins[i]! <= last) picked.push(i);
+  return sortByValue(probs, picked);
 }
 /** Each token's bin in {@link nucleusCandidates}, reused. */
 let bins = new Uint8Array(0);
@@ -196,10 +284,11 @@ const keyView = new DataView(new ArrayBuffer(4));
 const INDEX_BITS = 2 ** 21;
 
 /**
- * `ids` sorted by logit, largest first, lower id on ties: a numeric sort of keys that pack an
- * order-preserving integer image of each float32 logit with its id (exact in a double's 53 bits).
+ * `ids` sorted by value (logit or probability), largest first, lower id on ties: a numeric sort of
+ * keys that pack an order-preserving integer image of each float32 value with its id (exact in a
+ * double's 53 bits).
  */
-function sortByLogit(logits: Float32Array, ids: readonly number[]): Float64Array {
+function sortByValue(logits: Float32Array, ids: readonly number[]): Float64Array {
   if (logits.length > INDEX_BITS) return Float64Array.from(ids).sort((a, b) => logits[b]! - logits[a]! || a - b);
   const keys = new Float64Array(ids.length);
   for (let k = 0; k < ids.length; k++) {
