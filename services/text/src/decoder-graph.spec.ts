@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { ARGMAX_OUTPUT, PROBS_OUTPUT, TEMPERATURE_INPUT, prepareDecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, PROBS_OUTPUT, PROBS_ROWS_INPUT, TEMPERATURE_INPUT, prepareDecoderGraph } from './decoder-graph.js';
 
 const MODEL = fileURLToPath(new URL('../test/models/tiny-gpt2/1/model.onnx', import.meta.url));
 const H = 2;
@@ -61,17 +61,20 @@ describe('prepareDecoderGraph', () => {
       [40, 41, 42, 43, 44],
       [50, 51, 52, 53, 54],
     ];
-    // The rewritten graph also takes each row's sampling temperature.
-    const temperature = (t: number[]) => ({ [TEMPERATURE_INPUT]: new ort.Tensor('float32', Float32Array.from(t), [t.length, 1, 1]) });
+    // The rewritten graph also takes the rows that want probabilities, and their temperatures.
+    const sampling = (rows: number[], t: number[]) => ({
+      [PROBS_ROWS_INPUT]: new ort.Tensor('int64', BigInt64Array.from(rows, BigInt), [rows.length]),
+      [TEMPERATURE_INPUT]: new ort.Tensor('float32', Float32Array.from(t), [t.length, 1, 1]),
+    });
     const a = await original.run(feeds(prompt, undefined));
-    const b = await rewritten.run({ ...feeds(prompt, undefined), ...temperature([1, 1]) });
+    const b = await rewritten.run({ ...feeds(prompt, undefined), ...sampling([], []) });
     expect(b.logits!.dims).toEqual([2, 1, a.logits!.dims[2]]);
     expect(maxDiff(lastPosition(a.logits!), b.logits!)).toBeLessThan(1e-5);
     const presents = [0, 1].flatMap((l) => [a[`present.${l}.key`]!, a[`present.${l}.value`]!]);
     [...prepared.newKv.values()].forEach((name, k) => expect(maxDiff(presents[k]!, b[name]!)).toBe(0));
 
     const a2 = await original.run(feeds([[60], [61]], presents));
-    const b2 = await rewritten.run({ ...feeds([[60], [61]], presents), ...temperature([0.5, 2]) });
+    const b2 = await rewritten.run({ ...feeds([[60], [61]], presents), ...sampling([1, 0], [2, 0.5]) });
     expect(maxDiff(a2.logits!, b2.logits!)).toBeLessThan(1e-5);
     // The argmax output is each row's argmax of the logits (lowest index on ties).
     expect(prepared.argmax).toBe(true);
@@ -79,12 +82,15 @@ describe('prepareDecoderGraph', () => {
     const rows = [0, 1].map((r) => Array.from((b2.logits!.data as Float32Array).subarray(r * V, (r + 1) * V)));
     expect(b2[ARGMAX_OUTPUT]!.dims).toEqual([2, 1]);
     expect(Array.from(b2[ARGMAX_OUTPUT]!.data as BigInt64Array, Number)).toEqual(rows.map((row) => row.indexOf(Math.max(...row))));
-    // The probabilities output is softmax(logits / temperature) of each row, at its own temperature.
+    // The probabilities output is softmax(logits / temperature) of the rows named, in that order,
+    // each at its own temperature; none named, none computed.
     expect(prepared.probs).toBe(true);
-    [0.5, 2].forEach((t, r) => {
-      const w = rows[r]!.map((v) => Math.exp((v - Math.max(...rows[r]!)) / t));
+    expect(b[PROBS_OUTPUT]!.dims).toEqual([0, 1, V]);
+    expect(b2[PROBS_OUTPUT]!.dims).toEqual([2, 1, V]);
+    [[1, 2], [0, 0.5]].forEach(([row, t], k) => {
+      const w = rows[row!]!.map((v) => Math.exp((v - Math.max(...rows[row!]!)) / t!));
       const z = w.reduce((x, y) => x + y, 0);
-      const probs = (b2[PROBS_OUTPUT]!.data as Float32Array).subarray(r * V, (r + 1) * V);
+      const probs = (b2[PROBS_OUTPUT]!.data as Float32Array).subarray(k * V, (k + 1) * V);
       expect(Math.max(...w.map((v, i) => Math.abs(v / z - probs[i]!)))).toBeLessThan(1e-6);
     });
     // The new key of the decode step is the last position of the original's present.

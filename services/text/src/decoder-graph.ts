@@ -116,9 +116,10 @@ function tensorOutput(name: string, type = FLOAT, field = GRAPH_OUTPUT): Uint8Ar
 
 /** The output {@link prepareDecoderGraph} adds: the argmax of each logits position over the vocabulary (`[batch, positions]`, int64). */
 export const ARGMAX_OUTPUT = 'decoder/logits_argmax';
-/** The input it adds: each row's sampling temperature, `[batch, 1, 1]` float (1 where unused). */
+/** The inputs it adds: the rows (batch indices, int64 `[rows]`) that want probabilities, and their temperatures (float `[rows, 1, 1]`). */
+export const PROBS_ROWS_INPUT = 'decoder/probs_rows';
 export const TEMPERATURE_INPUT = 'decoder/temperature';
-/** The output it adds: softmax(logits / temperature) over the vocabulary, `[batch, positions, vocab]`. */
+/** The output it adds: softmax(logits / temperature) of those rows over the vocabulary, `[rows, positions, vocab]`. */
 export const PROBS_OUTPUT = 'decoder/probs';
 
 type Attribute = { name: string; ints?: number[]; int?: number; tensor?: Uint8Array };
@@ -193,9 +194,10 @@ export interface DecoderGraph {
    */
   argmax: boolean;
   /**
-   * The graph takes {@link TEMPERATURE_INPUT} (always to be fed) and outputs {@link PROBS_OUTPUT}:
-   * a sampled step draws from probabilities the session computed (vectorized), instead of one
-   * `Math.exp` per vocabulary entry in the worker.
+   * The graph takes {@link PROBS_ROWS_INPUT} and {@link TEMPERATURE_INPUT} (always to be fed, empty
+   * when no row wants probabilities: the session runs every node, fetched or not) and outputs
+   * {@link PROBS_OUTPUT}: a sampled step draws from probabilities the session computed
+   * (vectorized), instead of one `Math.exp` per vocabulary entry in the worker.
    */
   probs: boolean;
 }
@@ -339,8 +341,9 @@ export function prepareDecoderGraph(model: Uint8Array, options: { concatFree?: b
   // Softmax's axis attribute means one axis from opset 13 (a flattened tail before).
   const probs = graphOutputs.has('logits') && !graphOutputs.has(PROBS_OUTPUT) && opset >= 13;
   if (probs) {
-    parts.push(tensorOutput(TEMPERATURE_INPUT, FLOAT, GRAPH_INPUT));
-    parts.push(encodeNode('Div', ['logits', TEMPERATURE_INPUT], ['decoder/scaled_logits'], 'decoder/scaled_logits'));
+    parts.push(tensorOutput(PROBS_ROWS_INPUT, INT64, GRAPH_INPUT), tensorOutput(TEMPERATURE_INPUT, FLOAT, GRAPH_INPUT));
+    parts.push(encodeNode('Gather', ['logits', PROBS_ROWS_INPUT], ['decoder/probs_logits'], 'decoder/probs_logits', [{ name: 'axis', int: 0 }]));
+    parts.push(encodeNode('Div', ['decoder/probs_logits', TEMPERATURE_INPUT], ['decoder/scaled_logits'], 'decoder/scaled_logits'));
     parts.push(encodeNode('Softmax', ['decoder/scaled_logits'], [PROBS_OUTPUT], PROBS_OUTPUT, [{ name: 'axis', int: 2 }]));
     parts.push(tensorOutput(PROBS_OUTPUT));
   }

@@ -10,7 +10,7 @@
  * place instead of concatenating it; a graph it cannot rewrite runs as exported.
  */
 import type ort from 'onnxruntime-node';
-import { ARGMAX_OUTPUT, PROBS_OUTPUT, TEMPERATURE_INPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
+import { ARGMAX_OUTPUT, PROBS_OUTPUT, PROBS_ROWS_INPUT, TEMPERATURE_INPUT, prepareDecoderGraph, type DecoderGraph } from './decoder-graph.js';
 import type { DecoderGraphMode, DecoderStepReply, DecoderStepRequest, PassReport, PassRowRequest } from './decoder-protocol.js';
 import { cacheGeometryOf, KvCacheStore, type CacheGeometry, type PassLayout } from './kv-cache.js';
 import { TokenSampler } from './token-sampler.js';
@@ -82,7 +82,7 @@ export class WorkerDecoder {
       }
     }
     this.hasArgmax = graph?.argmax === true && outputs.has(ARGMAX_OUTPUT);
-    this.hasProbs = graph?.probs === true && outputs.has(PROBS_OUTPUT) && session.inputNames.includes(TEMPERATURE_INPUT);
+    this.hasProbs = graph?.probs === true && outputs.has(PROBS_OUTPUT) && session.inputNames.includes(PROBS_ROWS_INPUT) && session.inputNames.includes(TEMPERATURE_INPUT);
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     if (!logits?.isTensor) throw new Error('the model has no logits output');
     const vocab = logits.shape[logits.shape.length - 1];
@@ -121,8 +121,8 @@ export class WorkerDecoder {
       // need the logits.
       const fromProbs = (s: TokenSampler | undefined) => s !== undefined && this.hasProbs && s.plainSampling;
       const needLogits = request.logits === true || samplers.some((s) => s && !fromProbs(s) && !(this.hasArgmax && s.plainGreedy));
-      const fetch = { logits: needLogits, argmax: !needLogits && samplers.some((s) => s?.plainGreedy), probs: samplers.some(fromProbs) };
-      const temperatures = samplers.map((s) => (fromProbs(s) ? s!.temperature : 1));
+      const fetch = { logits: needLogits, argmax: !needLogits && samplers.some((s) => s?.plainGreedy) };
+      const temperatures = samplers.map((s) => (fromProbs(s) ? s!.temperature : undefined));
       const { report, logits, argmax, probs } = await this.pass(resolved, ortApi, fetch, temperatures);
       reports.push(report);
       if (logits) vocabSize = logits.vocab;
@@ -181,14 +181,10 @@ export class WorkerDecoder {
 
   /**
    * One forward pass, and per request row what `fetch` asks for of its last token: the logits
-   * (views of the session's output), their argmax, softmax(logits / `temperatures[i]`).
+   * (views of the session's output), their argmax; and softmax(logits / `temperatures[i]`) for the
+   * rows that have a temperature.
    */
-  private async pass(
-    rows: Row[],
-    ortApi: typeof ort,
-    fetch: { logits: boolean; argmax: boolean; probs: boolean },
-    temperatures: number[],
-  ): Promise<PassOutput> {
+  private async pass(rows: Row[], ortApi: typeof ort, fetch: { logits: boolean; argmax: boolean }, temperatures: (number | undefined)[]): Promise<PassOutput> {
     const { kvHeads: H, headDim: D } = this.geometry;
     const cacheStarted = performance.now();
     for (const r of rows) {
@@ -233,15 +229,25 @@ export class WorkerDecoder {
       feeds[name] = new ortApi.Tensor('float32', layout.block.data[k]!.subarray(0, pastSize), [B, H, cap, D]);
     });
     const runStarted = performance.now();
+    // Rows wanting probabilities: their block rows and temperatures, and each one's index among them.
+    const probsAt = new Map<number, number>();
+    const probsRows: bigint[] = [];
+    const probsTemperatures: number[] = [];
+    layout.order.forEach((i, b) => {
+      const t = temperatures[i];
+      if (t === undefined) return;
+      probsAt.set(i, probsRows.length);
+      probsRows.push(BigInt(b));
+      probsTemperatures.push(t);
+    });
     if (this.hasProbs) {
-      const t = new Float32Array(B);
-      layout.order.forEach((i, b) => (t[b] = temperatures[i]!));
-      feeds[TEMPERATURE_INPUT] = new ortApi.Tensor('float32', t, [B, 1, 1]);
+      feeds[PROBS_ROWS_INPUT] = new ortApi.Tensor('int64', BigInt64Array.from(probsRows), [probsRows.length]);
+      feeds[TEMPERATURE_INPUT] = new ortApi.Tensor('float32', Float32Array.from(probsTemperatures), [probsRows.length, 1, 1]);
     }
     const fetches = [...this.sourceNames];
     if (fetch.logits) fetches.push('logits');
     if (fetch.argmax) fetches.push(ARGMAX_OUTPUT);
-    if (fetch.probs) fetches.push(PROBS_OUTPUT);
+    if (probsRows.length > 0) fetches.push(PROBS_OUTPUT);
     const out = await this.session.run(feeds, fetches);
     const sessionMs = performance.now() - runStarted;
 
@@ -258,12 +264,15 @@ export class WorkerDecoder {
       const b = blockRow[i]!;
       return positions === 1 ? b : b * T + tokensPerRow[b]! - 1;
     };
-    const rowOf = (name: string) => {
+    // Row i's vocabulary-wide slice of output `name`, whose rows are block rows (or, with `at`, the rows it names).
+    const rowOf = (name: string, at?: Map<number, number>) => {
       const t = out[name]!;
       const V = t.dims[2]!;
       const data = t.data as Float32Array;
       return (i: number) => {
-        const from = positionOf(i, t.dims[1]!) * V;
+        const b = blockRow[i]!;
+        const position = t.dims[1] === 1 ? 0 : tokensPerRow[b]! - 1;
+        const from = ((at ? at.get(i)! : b) * t.dims[1]! + position) * V;
         return data.subarray(from, from + V);
       };
     };
@@ -273,7 +282,7 @@ export class WorkerDecoder {
       const data = ids.data as BigInt64Array;
       result.argmax = (i) => Number(data[positionOf(i, ids.dims[1]!)]!);
     }
-    if (fetch.probs) result.probs = rowOf(PROBS_OUTPUT);
+    if (probsRows.length > 0) result.probs = rowOf(PROBS_OUTPUT, probsAt);
     if (fetch.logits) {
       const V = out.logits!.dims[2]!;
       if (this.vocabSize !== undefined && V !== this.vocabSize) throw new Error(`logits have ${V} columns, the graph declares ${this.vocabSize}`);
