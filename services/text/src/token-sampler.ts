@@ -222,28 +222,13 @@ const scratchWeights = (n: number) => (weights.length >= n ? weights : (weights 
  */
 function nucleusCandidates(logits: Float32Array, w: Float64Array, max: number, temperature: number, mass: number): Float64Array {
   const n = logits.length;
-  const BINS = 64;
   const perBin = 1 / (temperature * Math.LN2);
-  if (bins.length < n) bins = new Uint8Array(n);
-  const sums = new Float64Array(BINS);
+  const bin = scratchBins(n);
   for (let i = 0; i < n; i++) {
     const x = (max - logits[i]!) * perBin;
-    const b = x < BINS - 1 ? x | 0 : BINS - 1;
-    bins[i] = b;
-    sums[b] += w[i]!;
+    bin[i] = x < BINS - 1 ? x | 0 : BINS - 1;
   }
-  let last = BINS - 1;
-  let running = 0;
-  for (let b = 0; b < BINS; b++) {
-    running += sums[b]!;
-    if (running >= mass * (1 + 1e-9)) {
-      last = b;
-      break;
-    }
-  }
-  const picked: number[] = [];
-  for (let i = 0; i < n; i++) if (bins[i]! <= last) picked.push(i);
-  return sortByValue(logits, picked);
+  return firstBinsReaching(logits, w, mass);
 }
 
 /**
@@ -252,17 +237,28 @@ function nucleusCandidates(logits: Float32Array, w: Float64Array, max: number, t
  */
 function nucleusByProbability(probs: Float32Array, mass: number): Float64Array {
   const n = probs.length;
-  const BINS = 64;
   const bits = new Uint32Array(probs.buffer, probs.byteOffset, n);
   let top = 0;
   for (let i = 0; i < n; i++) top = Math.max(top, (bits[i]! >>> 23) & 0xff);
-  if (bins.length < n) bins = new Uint8Array(n);
+  const bin = scratchBins(n);
+  for (let i = 0; i < n; i++) bin[i] = Math.min(BINS - 1, top - ((bits[i]! >>> 23) & 0xff));
+  return firstBinsReaching(probs, probs, mass);
+}
+
+/** Weight bins: bin b holds tokens 2^b to 2^(b+1) times less likely than the most likely one. */
+const BINS = 64;
+/** Each token's bin, reused. */
+let bins = new Uint8Array(0);
+const scratchBins = (n: number) => (bins.length >= n ? bins : (bins = new Uint8Array(n)));
+
+/**
+ * The tokens of the first bins whose `weights` reach `mass` (with a margin for rounding), sorted
+ * by `values`: a set sure to hold the top-p nucleus.
+ */
+function firstBinsReaching(values: Float32Array, weights: ArrayLike<number>, mass: number): Float64Array {
+  const n = values.length;
   const sums = new Float64Array(BINS);
-  for (let i = 0; i < n; i++) {
-    const b = Math.min(BINS - 1, top - ((bits[i]! >>> 23) & 0xff));
-    bins[i] = b;
-    sums[b] += probs[i]!;
-  }
+  for (let i = 0; i < n; i++) sums[bins[i]!] += weights[i]!;
   let last = BINS - 1;
   let running = 0;
   for (let b = 0; b < BINS; b++) {
@@ -274,10 +270,8 @@ function nucleusByProbability(probs: Float32Array, mass: number): Float64Array {
   }
   const picked: number[] = [];
   for (let i = 0; i < n; i++) if (bins[i]! <= last) picked.push(i);
-  return sortByValue(probs, picked);
+  return sortByValue(values, picked);
 }
-/** Each token's bin in {@link nucleusCandidates}, reused. */
-let bins = new Uint8Array(0);
 
 const keyView = new DataView(new ArrayBuffer(4));
 /** Index bits of a sort key: vocabularies up to 2^21 tokens. */
