@@ -260,19 +260,15 @@ export class WorkerDecoder {
     // (a graph that gives every position) its own last token's.
     const blockRow = new Array<number>(rows.length);
     layout.order.forEach((i, b) => (blockRow[i] = b));
-    const positionOf = (i: number, positions: number) => {
-      const b = blockRow[i]!;
-      return positions === 1 ? b : b * T + tokensPerRow[b]! - 1;
-    };
-    // Row i's vocabulary-wide slice of output `name`, whose rows are block rows (or, with `at`, the rows it names).
+    // Row i's entry in an output of `positions` per row, whose rows are block rows (or the given one).
+    const entry = (i: number, positions: number, row = blockRow[i]!) => row * positions + (positions === 1 ? 0 : tokensPerRow[blockRow[i]!]! - 1);
+    // Row i's vocabulary-wide slice of output `name` (with `at`, an output of the rows it names).
     const rowOf = (name: string, at?: Map<number, number>) => {
       const t = out[name]!;
       const V = t.dims[2]!;
       const data = t.data as Float32Array;
       return (i: number) => {
-        const b = blockRow[i]!;
-        const position = t.dims[1] === 1 ? 0 : tokensPerRow[b]! - 1;
-        const from = ((at ? at.get(i)! : b) * t.dims[1]! + position) * V;
+        const from = entry(i, t.dims[1]!, at?.get(i)) * V;
         return data.subarray(from, from + V);
       };
     };
@@ -280,7 +276,7 @@ export class WorkerDecoder {
     if (fetch.argmax) {
       const ids = out[ARGMAX_OUTPUT]!;
       const data = ids.data as BigInt64Array;
-      result.argmax = (i) => Number(data[positionOf(i, ids.dims[1]!)]!);
+      result.argmax = (i) => Number(data[entry(i, ids.dims[1]!)]!);
     }
     if (probsRows.length > 0) result.probs = rowOf(PROBS_OUTPUT, probsAt);
     if (fetch.logits) {
